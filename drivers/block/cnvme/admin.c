@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cnvme: the admin queue, synchronous admin commands, I/O queue setup.
+ *
+ * Admin commands go through a blk-mq request queue of their own, so they
+ * get tags, timeouts and cancellation from the same code as I/O.
+ */
+#include <linux/interrupt.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
+
+#include "cnvme.h"
+
+/**
+ * cnvme_admin_init - create the admin queue and enable the controller
+ * @ctrl: the controller, mapped, with one interrupt vector allocated
+ *
+ * Return: 0 or a negative errno; on error nothing is left to undo.
+ */
+int cnvme_admin_init(struct cnvme_ctrl *ctrl)
+{
+	struct queue_limits lim = {
+		.max_hw_sectors		= CNVME_CTRL_PAGE_SIZE >> SECTOR_SHIFT,
+		.max_segments		= CNVME_MAX_SEGS,
+		.virt_boundary_mask	= CNVME_CTRL_PAGE_SIZE - 1,
+		.dma_alignment		= 3,
+	};
+	struct blk_mq_tag_set *set = &ctrl->admin_tagset;
+	struct cnvme_queue *q = &ctrl->queues[0];
+	u32 aqa = (CNVME_AQ_DEPTH - 1) | (CNVME_AQ_DEPTH - 1) << 16;
+	int ret;
+
+	ret = cnvme_ctrl_disable(ctrl);
+	if (ret)
+		return ret;
+
+	ret = cnvme_q_alloc(ctrl, 0, CNVME_AQ_DEPTH);
+	if (ret)
+		return ret;
+	cnvme_q_init(q, 0);
+	writel(aqa, ctrl->bar + NVME_REG_AQA);
+	lo_hi_writeq(q->sq_dma_addr, ctrl->bar + NVME_REG_ASQ);
+	lo_hi_writeq(q->cq_dma_addr, ctrl->bar + NVME_REG_ACQ);
+
+	ret = cnvme_q_request_irq(q);
+	if (ret) {
+		dev_err(ctrl->dev, "cannot request the admin interrupt: %d\n",
+			ret);
+		goto out_free_queue;
+	}
+
+	set->ops = &cnvme_admin_mq_ops;
+	set->nr_hw_queues = 1;
+	set->queue_depth = CNVME_AQ_DEPTH - 1;
+	set->timeout = cnvme_admin_timeout * HZ;
+	set->numa_node = dev_to_node(ctrl->dev);
+	set->cmd_size = sizeof(struct cnvme_iod);
+	set->flags = BLK_MQ_F_NO_SCHED;
+	set->driver_data = ctrl;
+	ret = blk_mq_alloc_tag_set(set);
+	if (ret)
+		goto out_free_irq;
+
+	ctrl->admin_q = blk_mq_alloc_queue(set, &lim, NULL);
+	if (IS_ERR(ctrl->admin_q)) {
+		ret = PTR_ERR(ctrl->admin_q);
+		ctrl->admin_q = NULL;
+		goto out_free_tagset;
+	}
+
+	ret = cnvme_ctrl_enable(ctrl);
+	if (ret)
+		goto out_destroy_queue;
+	set_bit(CNVME_Q_LIVE, &q->flags);
+	return 0;
+
+out_destroy_queue:
+	blk_mq_destroy_queue(ctrl->admin_q);
+	blk_put_queue(ctrl->admin_q);
+	ctrl->admin_q = NULL;
+out_free_tagset:
+	blk_mq_free_tag_set(set);
+out_free_irq:
+	cnvme_q_free_irq(q);
+out_free_queue:
+	cnvme_q_free(ctrl, 0);
+	return ret;
+}
+
+/**
+ * cnvme_admin_exit - undo cnvme_admin_init()
+ * @ctrl: the controller, already disabled or shut down
+ */
+void cnvme_admin_exit(struct cnvme_ctrl *ctrl)
+{
+	struct cnvme_queue *q = &ctrl->queues[0];
+
+	cnvme_q_suspend(q);
+	blk_mq_destroy_queue(ctrl->admin_q);
+	blk_put_queue(ctrl->admin_q);
+	ctrl->admin_q = NULL;
+	blk_mq_free_tag_set(&ctrl->admin_tagset);
+	cnvme_q_free_irq(q);
+	cnvme_q_free(ctrl, 0);
+}
+
+/**
+ * cnvme_admin_exec - run one admin command and wait for it
+ * @ctrl: the controller
+ * @cmd: the command; command_id and the data pointer are filled in here
+ * @buf: kernel buffer for the data phase, or NULL
+ * @len: length of @buf
+ * @result: where to store completion dword 0/1, or NULL
+ *
+ * The wait is bounded by the admin_timeout parameter: a command that does
+ * not complete in time declares the controller dead, which completes it.
+ *
+ * Return: 0, a negative errno, or the positive NVMe status of a command
+ * the controller failed.
+ */
+int cnvme_admin_exec(struct cnvme_ctrl *ctrl, struct nvme_command *cmd,
+		     void *buf, unsigned int len, union nvme_result *result)
+{
+	struct cnvme_iod *iod;
+	struct request *rq;
+	blk_status_t sts;
+	int ret;
+
+	rq = blk_mq_alloc_request(ctrl->admin_q, nvme_is_write(cmd) ?
+				  REQ_OP_DRV_OUT : REQ_OP_DRV_IN, 0);
+	if (IS_ERR(rq))
+		return PTR_ERR(rq);
+	iod = blk_mq_rq_to_pdu(rq);
+	iod->cmd = *cmd;
+	iod->status = 0;
+	rq->timeout = cnvme_admin_timeout * HZ;
+
+	if (buf && len) {
+		ret = blk_rq_map_kern(ctrl->admin_q, rq, buf, len, GFP_KERNEL);
+		if (ret)
+			goto out_free;
+	}
+
+	sts = blk_execute_rq(rq, false);
+	if (iod->status)
+		ret = iod->status & NVME_SCT_SC_MASK;
+	else
+		ret = blk_status_to_errno(sts);
+	if (!ret && result)
+		*result = iod->result;
+out_free:
+	blk_mq_free_request(rq);
+	return ret;
+}
+
+/**
+ * cnvme_identify - Identify command into a 4 KiB buffer
+ * @ctrl: the controller
+ * @cns: Controller or Namespace Structure to return
+ * @nsid: namespace identifier (or starting point, for lists)
+ * @buf: kernel buffer of NVME_IDENTIFY_DATA_SIZE bytes
+ *
+ * Return: as cnvme_admin_exec().
+ */
+int cnvme_identify(struct cnvme_ctrl *ctrl, u8 cns, u32 nsid, void *buf)
+{
+	struct nvme_command cmd = { };
+
+	cmd.identify.opcode = nvme_admin_identify;
+	cmd.identify.nsid = cpu_to_le32(nsid);
+	cmd.identify.cns = cns;
+	return cnvme_admin_exec(ctrl, &cmd, buf, NVME_IDENTIFY_DATA_SIZE, NULL);
+}
+
+static void cnvme_copy_id_string(char *dst, const char *src, size_t len)
+{
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	strim(dst);
+}
+
+/**
+ * cnvme_admin_identify_ctrl - read and apply Identify Controller
+ * @ctrl: the controller
+ *
+ * Sets the transfer limit (MDTS, capped by what cnvme's PRP lists can
+ * describe), the write cache flag, the namespace count, the shutdown
+ * timeout (RTD3E) and the identification strings.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
+{
+	struct nvme_id_ctrl *id;
+	u32 max_shift = CNVME_MAX_XFER_SHIFT;
+	unsigned long rtd3;
+	int ret;
+
+	id = kzalloc(sizeof(*id), GFP_KERNEL);
+	if (!id)
+		return -ENOMEM;
+	ret = cnvme_identify(ctrl, NVME_ID_CNS_CTRL, 0, id);
+	if (ret) {
+		dev_err(ctrl->dev, "Identify Controller failed: %d\n", ret);
+		ret = ret > 0 ? -EIO : ret;
+		goto out_free;
+	}
+
+	/* MDTS is a power of two in units of the minimum page size (4 KiB). */
+	if (id->mdts)
+		max_shift = min_t(u32, max_shift,
+				  id->mdts + CNVME_CTRL_PAGE_SHIFT);
+	ctrl->max_hw_sectors = 1U << (max_shift - SECTOR_SHIFT);
+	ctrl->vwc = id->vwc & NVME_CTRL_VWC_PRESENT;
+	ctrl->id_nn = le32_to_cpu(id->nn);
+
+	rtd3 = usecs_to_jiffies(le32_to_cpu(id->rtd3e));
+	ctrl->shutdown_timeout = clamp(rtd3, cnvme_shutdown_timeout * HZ,
+				       60UL * HZ);
+
+	cnvme_copy_id_string(ctrl->serial, id->sn, sizeof(id->sn));
+	cnvme_copy_id_string(ctrl->model, id->mn, sizeof(id->mn));
+	cnvme_copy_id_string(ctrl->firmware_rev, id->fr, sizeof(id->fr));
+out_free:
+	kfree(id);
+	return ret;
+}
+
+static int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count)
+{
+	struct nvme_command cmd = { };
+	union nvme_result res;
+	u32 want = *count - 1;
+	u32 val;
+	int ret;
+
+	cmd.features.opcode = nvme_admin_set_features;
+	cmd.features.fid = cpu_to_le32(NVME_FEAT_NUM_QUEUES);
+	cmd.features.dword11 = cpu_to_le32(want | want << 16);
+	ret = cnvme_admin_exec(ctrl, &cmd, NULL, 0, &res);
+	if (ret) {
+		dev_err(ctrl->dev, "Set Features (Number of Queues) failed: %d\n",
+			ret);
+		return ret > 0 ? -EIO : ret;
+	}
+	/* Both counts are zero based; the smaller one bounds the pairs. */
+	val = le32_to_cpu(res.u32);
+	*count = min(*count, min(val & 0xffff, val >> 16) + 1);
+	return 0;
+}
+
+static int cnvme_create_cq(struct cnvme_ctrl *ctrl, struct cnvme_queue *q)
+{
+	struct nvme_command cmd = { };
+
+	cmd.create_cq.opcode = nvme_admin_create_cq;
+	cmd.create_cq.prp1 = cpu_to_le64(q->cq_dma_addr);
+	cmd.create_cq.cqid = cpu_to_le16(q->qid);
+	cmd.create_cq.qsize = cpu_to_le16(q->depth - 1);
+	cmd.create_cq.cq_flags = cpu_to_le16(NVME_QUEUE_PHYS_CONTIG |
+					     NVME_CQ_IRQ_ENABLED);
+	cmd.create_cq.irq_vector = cpu_to_le16(q->cq_vector);
+	return cnvme_admin_exec(ctrl, &cmd, NULL, 0, NULL);
+}
+
+static int cnvme_create_sq(struct cnvme_ctrl *ctrl, struct cnvme_queue *q)
+{
+	struct nvme_command cmd = { };
+
+	cmd.create_sq.opcode = nvme_admin_create_sq;
+	cmd.create_sq.prp1 = cpu_to_le64(q->sq_dma_addr);
+	cmd.create_sq.sqid = cpu_to_le16(q->qid);
+	cmd.create_sq.qsize = cpu_to_le16(q->depth - 1);
+	cmd.create_sq.sq_flags = cpu_to_le16(NVME_QUEUE_PHYS_CONTIG |
+					     NVME_SQ_PRIO_MEDIUM);
+	cmd.create_sq.cqid = cpu_to_le16(q->qid);
+	return cnvme_admin_exec(ctrl, &cmd, NULL, 0, NULL);
+}
+
+static int cnvme_delete_queue(struct cnvme_ctrl *ctrl, u8 opcode, u16 qid)
+{
+	struct nvme_command cmd = { };
+
+	cmd.delete_queue.opcode = opcode;
+	cmd.delete_queue.qid = cpu_to_le16(qid);
+	return cnvme_admin_exec(ctrl, &cmd, NULL, 0, NULL);
+}
+
+/* Bring up I/O queue @qid on the device; undone by cnvme_io_queue_down(). */
+static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector)
+{
+	struct cnvme_queue *q = &ctrl->queues[qid];
+	int ret;
+
+	ret = cnvme_q_alloc(ctrl, qid, ctrl->q_depth);
+	if (ret)
+		return ret;
+	cnvme_q_init(q, vector);
+
+	ret = cnvme_create_cq(ctrl, q);
+	if (ret)
+		goto out_free;
+	ret = cnvme_create_sq(ctrl, q);
+	if (ret)
+		goto out_delete_cq;
+	ret = cnvme_q_request_irq(q);
+	if (ret)
+		goto out_delete_sq;
+	set_bit(CNVME_Q_LIVE, &q->flags);
+	return 0;
+
+out_delete_sq:
+	cnvme_delete_queue(ctrl, nvme_admin_delete_sq, qid);
+out_delete_cq:
+	cnvme_delete_queue(ctrl, nvme_admin_delete_cq, qid);
+out_free:
+	cnvme_q_free(ctrl, qid);
+	dev_err(ctrl->dev, "cannot create I/O queue %u: %d\n", qid, ret);
+	return ret > 0 ? -EIO : ret;
+}
+
+static void cnvme_io_queue_down(struct cnvme_ctrl *ctrl, u16 qid)
+{
+	struct cnvme_queue *q = &ctrl->queues[qid];
+
+	cnvme_q_suspend(q);
+	cnvme_q_free_irq(q);
+	cnvme_q_free(ctrl, qid);
+}
+
+/*
+ * Size the interrupt vectors for @nr I/O queues plus the admin queue,
+ * spreading the I/O vectors over the CPUs.  Vector 0 stays unmanaged for
+ * the admin queue.  MSI-X is preferred, then MSI, then INTx; with a
+ * single vector the one I/O queue shares it with the admin queue.
+ */
+static int cnvme_setup_vectors(struct cnvme_ctrl *ctrl, unsigned int *nr)
+{
+	struct irq_affinity affd = { .pre_vectors = 1 };
+	struct cnvme_queue *adminq = &ctrl->queues[0];
+	int vecs, ret;
+
+	cnvme_q_suspend(adminq);
+	cnvme_q_free_irq(adminq);
+	pci_free_irq_vectors(ctrl->pdev);
+
+	vecs = pci_alloc_irq_vectors_affinity(ctrl->pdev, 1, *nr + 1,
+					      PCI_IRQ_ALL_TYPES | PCI_IRQ_AFFINITY,
+					      &affd);
+	if (vecs < 0) {
+		dev_err(ctrl->dev, "cannot allocate interrupt vectors: %d\n",
+			vecs);
+		ctrl->nr_vecs = 0;
+		return vecs;
+	}
+	ctrl->nr_vecs = vecs;
+	*nr = vecs > 1 ? min_t(unsigned int, *nr, vecs - 1) : 1;
+
+	adminq->cq_vector = 0;
+	ret = cnvme_q_request_irq(adminq);
+	if (ret) {
+		dev_err(ctrl->dev, "cannot request the admin interrupt: %d\n",
+			ret);
+		return ret;
+	}
+	set_bit(CNVME_Q_LIVE, &adminq->flags);
+	return 0;
+}
+
+static int cnvme_alloc_tagset(struct cnvme_ctrl *ctrl)
+{
+	struct blk_mq_tag_set *set = &ctrl->tagset;
+	int ret;
+
+	set->ops = &cnvme_mq_ops;
+	set->nr_hw_queues = ctrl->nr_io_queues;
+	set->nr_maps = 1;
+	set->queue_depth = min_t(u32, ctrl->q_depth - 1, BLK_MQ_MAX_DEPTH);
+	set->timeout = cnvme_io_timeout * HZ;
+	set->numa_node = dev_to_node(ctrl->dev);
+	set->cmd_size = sizeof(struct cnvme_iod);
+	set->flags = BLK_MQ_F_SHOULD_MERGE;
+	set->driver_data = ctrl;
+	ret = blk_mq_alloc_tag_set(set);
+	if (ret) {
+		dev_err(ctrl->dev, "cannot allocate the I/O tag set: %d\n", ret);
+		return ret;
+	}
+	ctrl->tagset_ready = true;
+	return 0;
+}
+
+/**
+ * cnvme_io_queues_create - negotiate, create and wire up the I/O queues
+ * @ctrl: the controller, enabled, with a live admin queue
+ *
+ * One queue per possible CPU, bounded by what the controller grants, by
+ * the interrupt vectors available and by the doorbells mapped.
+ *
+ * Return: 0 or a negative errno; on error the I/O queues are gone again
+ * (the interrupt vectors stay allocated, the caller frees them).
+ */
+int cnvme_io_queues_create(struct cnvme_ctrl *ctrl)
+{
+	unsigned int max_db = (ctrl->bar_size - NVME_REG_DBS) /
+			      (2 * ctrl->db_stride * sizeof(u32)) - 1;
+	unsigned int nr = min(num_possible_cpus(), max_db);
+	unsigned int qid;
+	int ret;
+
+	if (!nr) {
+		dev_err(ctrl->dev, "BAR0 has no room for I/O doorbells\n");
+		return -ENODEV;
+	}
+	ret = cnvme_set_queue_count(ctrl, &nr);
+	if (ret)
+		return ret;
+	ret = cnvme_setup_vectors(ctrl, &nr);
+	if (ret)
+		return ret;
+
+	for (qid = 1; qid <= nr; qid++) {
+		ret = cnvme_io_queue_up(ctrl, qid,
+					ctrl->nr_vecs > 1 ? qid : 0);
+		if (ret)
+			goto out_down;
+		ctrl->nr_io_queues = qid;
+	}
+
+	ret = cnvme_alloc_tagset(ctrl);
+	if (ret)
+		goto out_down;
+	return 0;
+
+out_down:
+	cnvme_io_queues_delete(ctrl);
+	cnvme_io_queues_free(ctrl);
+	return ret;
+}
+
+/**
+ * cnvme_io_queues_delete - delete the I/O queues on the device
+ * @ctrl: the controller, with a live admin queue
+ *
+ * Each SQ goes before its CQ, as the specification requires.  Errors are
+ * ignored: the controller is disabled or shut down next anyway.
+ */
+void cnvme_io_queues_delete(struct cnvme_ctrl *ctrl)
+{
+	unsigned int qid;
+
+	for (qid = ctrl->nr_io_queues; qid >= 1; qid--) {
+		if (cnvme_delete_queue(ctrl, nvme_admin_delete_sq, qid) < 0)
+			return;
+		if (cnvme_delete_queue(ctrl, nvme_admin_delete_cq, qid) < 0)
+			return;
+	}
+}
+
+/**
+ * cnvme_io_queues_free - release host resources of the I/O queues
+ * @ctrl: the controller, whose device side queues are gone
+ */
+void cnvme_io_queues_free(struct cnvme_ctrl *ctrl)
+{
+	unsigned int qid;
+
+	if (ctrl->tagset_ready) {
+		blk_mq_free_tag_set(&ctrl->tagset);
+		ctrl->tagset_ready = false;
+	}
+	for (qid = ctrl->nr_io_queues; qid >= 1; qid--)
+		cnvme_io_queue_down(ctrl, qid);
+	ctrl->nr_io_queues = 0;
+}

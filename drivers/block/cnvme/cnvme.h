@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cnvme: a self-contained NVM Express PCIe block driver.
+ *
+ * Private definitions shared by the files of the driver.  Wire formats
+ * come from <linux/nvme.h>; nothing here is visible outside the module.
+ */
+#ifndef _CNVME_H
+#define _CNVME_H
+
+#include <linux/blk-mq.h>
+#include <linux/dmapool.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/nvme.h>
+#include <linux/pci.h>
+#include <linux/scatterlist.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+
+#define CNVME_NAME		"cnvme"
+
+/* The controller page size cnvme programs into CC.MPS: always 4 KiB. */
+#define CNVME_CTRL_PAGE_SHIFT	12
+#define CNVME_CTRL_PAGE_SIZE	(1U << CNVME_CTRL_PAGE_SHIFT)
+
+/* Admin queue entries; one slot stays empty to tell full from empty. */
+#define CNVME_AQ_DEPTH		32
+
+/*
+ * Command identifier layout: the low bits carry the blk-mq tag, the top
+ * bits a per-tag generation count.  A completion whose generation does
+ * not match the request's current one is stale or bogus and is ignored.
+ */
+#define CNVME_CID_TAG_BITS	12
+#define CNVME_CID_TAG_MASK	((1U << CNVME_CID_TAG_BITS) - 1)
+#define CNVME_CID_GEN_MASK	0xfU
+
+/* Largest I/O queue depth the command identifier can address. */
+#define CNVME_MAX_Q_DEPTH	(1U << CNVME_CID_TAG_BITS)
+
+/* Segments per request; each becomes at least one PRP entry. */
+#define CNVME_MAX_SEGS		128
+
+/*
+ * Largest transfer cnvme issues as one command, MDTS permitting.  At
+ * 4 MiB a request that starts mid-page spans 1025 controller pages: PRP1
+ * plus 1024 list entries, which takes three chained list pages.
+ */
+#define CNVME_MAX_XFER_SHIFT	22
+#define CNVME_PRPS_PER_PAGE	(CNVME_CTRL_PAGE_SIZE / sizeof(__le64))
+#define CNVME_MAX_LIST_PAGES	3
+
+/**
+ * enum cnvme_ctrl_state - lifetime of a controller
+ * @CNVME_CTRL_NEW: probe is bringing the controller up
+ * @CNVME_CTRL_LIVE: queues are running and namespaces are exposed
+ * @CNVME_CTRL_DELETING: remove has started; no new admin work may begin
+ * @CNVME_CTRL_DEAD: the controller failed; every command fails at once
+ */
+enum cnvme_ctrl_state {
+	CNVME_CTRL_NEW,
+	CNVME_CTRL_LIVE,
+	CNVME_CTRL_DELETING,
+	CNVME_CTRL_DEAD,
+};
+
+/* Bits of cnvme_queue.flags. */
+enum {
+	CNVME_Q_LIVE,		/* created on the device, IRQ may process it */
+};
+
+/**
+ * struct cnvme_queue - one submission/completion queue pair
+ * @sq_lock: serialises @sq_tail, @last_sq_tail and writes to @sq_cmds and
+ *	the SQ tail doorbell; held only for the copy and the doorbell write.
+ * @sq_cmds: submission queue entries (host memory, coherent DMA)
+ * @sq_tail: next free SQ slot
+ * @last_sq_tail: SQ tail last written to the doorbell
+ * @q_db: SQ tail doorbell; the CQ head doorbell follows at @db_stride
+ * @cqes: completion queue entries (host memory, coherent DMA)
+ * @cq_head: next CQ entry to look at; only the completion side touches it
+ * @cq_phase: phase tag value that marks a new entry at @cq_head
+ * @cq_db: CQ head doorbell
+ * @tags: blk-mq driver tags of the hardware context served by this queue
+ * @ctrl: owning controller
+ * @flags: CNVME_Q_* bits
+ * @sq_dma_addr: bus address of @sq_cmds
+ * @cq_dma_addr: bus address of @cqes
+ * @depth: number of entries in each of the two rings
+ * @qid: queue identifier, 0 for the admin queue
+ * @cq_vector: interrupt vector index of the CQ
+ *
+ * The submission fields and the completion fields live on separate cache
+ * lines so that a CPU submitting does not bounce the line the interrupt
+ * handler is reading, and the other way round.
+ */
+struct cnvme_queue {
+	spinlock_t sq_lock;
+	struct nvme_command *sq_cmds;
+	u16 sq_tail;
+	u16 last_sq_tail;
+	u32 __iomem *q_db;
+
+	struct nvme_completion *cqes ____cacheline_aligned_in_smp;
+	u16 cq_head;
+	u8 cq_phase;
+	u32 __iomem *cq_db;
+	struct blk_mq_tags *tags;
+
+	struct cnvme_ctrl *ctrl ____cacheline_aligned_in_smp;
+	unsigned long flags;
+	dma_addr_t sq_dma_addr;
+	dma_addr_t cq_dma_addr;
+	u32 depth;
+	u16 qid;
+	u16 cq_vector;
+} ____cacheline_aligned_in_smp;
+
+/**
+ * struct cnvme_iod - per-request driver data (the blk-mq PDU)
+ * @cmd: the command as it will be copied into the submission queue
+ * @result: command specific result from the completion entry
+ * @status: NVMe status field from the completion (phase bit removed)
+ * @gen: generation count placed in the command identifier
+ * @mapped: how the data buffer is mapped, CNVME_MAP_*
+ * @nr_list_pages: PRP list pages the current command uses
+ * @single_dma: bus address of a single-segment mapping
+ * @single_len: length of a single-segment mapping
+ * @sgt: scatterlist of a multi-segment mapping; the array is allocated on
+ *	first use of the tag and kept until the tag set goes away
+ * @list: PRP list pages, allocated on first use and kept likewise
+ * @list_dma: bus addresses of @list
+ */
+struct cnvme_iod {
+	struct nvme_command cmd;
+	union nvme_result result;
+	u16 status;
+	u8 gen;
+	u8 mapped;
+	u8 nr_list_pages;
+	dma_addr_t single_dma;
+	u32 single_len;
+	struct sg_table sgt;
+	__le64 *list[CNVME_MAX_LIST_PAGES];
+	dma_addr_t list_dma[CNVME_MAX_LIST_PAGES];
+};
+
+enum {
+	CNVME_MAP_NONE,
+	CNVME_MAP_SINGLE,
+	CNVME_MAP_SG,
+};
+
+/**
+ * struct cnvme_ns - one namespace exposed as a gendisk
+ * @list: entry in cnvme_ctrl.namespaces
+ * @ctrl: owning controller
+ * @disk: the block device
+ * @nsid: namespace identifier
+ * @lba_shift: log2 of the logical block size
+ */
+struct cnvme_ns {
+	struct list_head list;
+	struct cnvme_ctrl *ctrl;
+	struct gendisk *disk;
+	u32 nsid;
+	u8 lba_shift;
+};
+
+/**
+ * struct cnvme_ctrl - one NVMe controller (one PCI function)
+ * @pdev: the PCI device
+ * @dev: &pdev->dev, for logging and DMA
+ * @bar: mapped controller registers and doorbells
+ * @bar_size: length of the @bar mapping
+ * @cap: Controller Capabilities register
+ * @vs: Version register
+ * @db_stride: distance between doorbells in units of 32 bits
+ * @q_depth: entries per I/O queue
+ * @instance: number in the disk names, nvme<instance>n<nsid>
+ * @state_lock: protects @state
+ * @state: see enum cnvme_ctrl_state; changed only by cnvme_ctrl_set_state()
+ * @queues: admin queue at index 0, then the I/O queues
+ * @nr_io_queues: I/O queues created on the device
+ * @nr_vecs: interrupt vectors allocated
+ * @admin_tagset: tag set of the admin queue
+ * @admin_q: request queue for admin commands issued by the driver
+ * @tagset: tag set shared by the namespaces' request queues
+ * @tagset_ready: @tagset has been allocated
+ * @prp_pool: DMA pool of PRP list pages
+ * @dead_work: fails everything once the controller is declared dead
+ * @ns_lock: protects @namespaces
+ * @namespaces: list of struct cnvme_ns
+ * @id_nn: Number of Namespaces from Identify Controller
+ * @max_hw_sectors: transfer limit in 512-byte sectors
+ * @shutdown_timeout: how long CC.SHN may take, in jiffies
+ * @ready_timeout: how long CSTS.RDY may take to change, in jiffies
+ * @vwc: the controller has a volatile write cache
+ * @serial: Serial Number, NUL terminated
+ * @model: Model Number, NUL terminated
+ * @firmware_rev: Firmware Revision, NUL terminated
+ */
+struct cnvme_ctrl {
+	struct pci_dev *pdev;
+	struct device *dev;
+	void __iomem *bar;
+	resource_size_t bar_size;
+	u64 cap;
+	u32 vs;
+	u32 db_stride;
+	u32 q_depth;
+	int instance;
+
+	spinlock_t state_lock;
+	enum cnvme_ctrl_state state;
+
+	struct cnvme_queue *queues;
+	unsigned int nr_io_queues;
+	unsigned int nr_vecs;
+
+	struct blk_mq_tag_set admin_tagset;
+	struct request_queue *admin_q;
+	struct blk_mq_tag_set tagset;
+	bool tagset_ready;
+	struct dma_pool *prp_pool;
+	struct work_struct dead_work;
+
+	struct mutex ns_lock;
+	struct list_head namespaces;
+
+	u32 id_nn;
+	u32 max_hw_sectors;
+	unsigned long shutdown_timeout;
+	unsigned long ready_timeout;
+	bool vwc;
+	char serial[21];
+	char model[41];
+	char firmware_rev[9];
+};
+
+/* Module parameters (main.c). */
+extern unsigned int cnvme_io_queue_depth;
+extern unsigned int cnvme_io_timeout;
+extern unsigned int cnvme_admin_timeout;
+extern unsigned int cnvme_shutdown_timeout;
+
+/* ctrl.c: registers, queues, interrupts */
+bool cnvme_ctrl_set_state(struct cnvme_ctrl *ctrl, enum cnvme_ctrl_state new);
+int cnvme_ctrl_map(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_unmap(struct cnvme_ctrl *ctrl);
+int cnvme_ctrl_disable(struct cnvme_ctrl *ctrl);
+int cnvme_ctrl_enable(struct cnvme_ctrl *ctrl);
+int cnvme_ctrl_shutdown(struct cnvme_ctrl *ctrl);
+bool cnvme_ctrl_present(struct cnvme_ctrl *ctrl);
+int cnvme_q_alloc(struct cnvme_ctrl *ctrl, u16 qid, u32 depth);
+void cnvme_q_free(struct cnvme_ctrl *ctrl, u16 qid);
+void cnvme_q_init(struct cnvme_queue *q, u16 vector);
+int cnvme_q_request_irq(struct cnvme_queue *q);
+void cnvme_q_free_irq(struct cnvme_queue *q);
+void cnvme_q_suspend(struct cnvme_queue *q);
+void cnvme_ctrl_kill(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_dead_work(struct work_struct *work);
+
+/* admin.c: synchronous admin commands and queue creation */
+int cnvme_admin_init(struct cnvme_ctrl *ctrl);
+void cnvme_admin_exit(struct cnvme_ctrl *ctrl);
+int cnvme_admin_exec(struct cnvme_ctrl *ctrl, struct nvme_command *cmd,
+		     void *buf, unsigned int len, union nvme_result *result);
+int cnvme_identify(struct cnvme_ctrl *ctrl, u8 cns, u32 nsid, void *buf);
+int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl);
+int cnvme_io_queues_create(struct cnvme_ctrl *ctrl);
+void cnvme_io_queues_delete(struct cnvme_ctrl *ctrl);
+void cnvme_io_queues_free(struct cnvme_ctrl *ctrl);
+
+/* io.c: the submission and completion paths */
+extern const struct blk_mq_ops cnvme_admin_mq_ops;
+extern const struct blk_mq_ops cnvme_mq_ops;
+irqreturn_t cnvme_irq(int irq, void *data);
+int cnvme_q_reap(struct cnvme_queue *q);
+void cnvme_cancel_all(struct cnvme_ctrl *ctrl);
+blk_status_t cnvme_status_to_blk(u16 status);
+
+/* ns.c: namespaces and gendisks */
+int cnvme_ns_scan(struct cnvme_ctrl *ctrl);
+void cnvme_ns_remove_all(struct cnvme_ctrl *ctrl);
+void cnvme_ns_mark_dead(struct cnvme_ctrl *ctrl);
+
+/**
+ * cnvme_db - address of a doorbell register
+ * @ctrl: the controller
+ * @qid: queue identifier
+ * @cq: true for the CQ head doorbell, false for the SQ tail doorbell
+ *
+ * Return: the mapped doorbell, CAP.DSTRD apart from its neighbours.
+ */
+static inline u32 __iomem *cnvme_db(struct cnvme_ctrl *ctrl, u16 qid, bool cq)
+{
+	return ctrl->bar + NVME_REG_DBS +
+		(2 * qid + cq) * ctrl->db_stride * sizeof(u32);
+}
+
+#endif /* _CNVME_H */

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cnvme: controller registers, queue memory, interrupts and the dead path.
+ */
+#include <linux/delay.h>
+#include <linux/dma-mapping.h>
+#include <linux/interrupt.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
+#include <linux/sched/signal.h>
+
+#include "cnvme.h"
+
+/* Registers up to and including the admin doorbells. */
+#define CNVME_REG_MAP_MIN	(NVME_REG_DBS + 0x1000)
+
+/**
+ * cnvme_ctrl_set_state - move the controller to a new state
+ * @ctrl: the controller
+ * @new: the state to enter
+ *
+ * DEAD is final; DELETING may only become DEAD; NEW and LIVE may become
+ * anything.
+ *
+ * Return: true if the state changed.
+ */
+bool cnvme_ctrl_set_state(struct cnvme_ctrl *ctrl, enum cnvme_ctrl_state new)
+{
+	enum cnvme_ctrl_state old;
+	bool changed = false;
+
+	spin_lock_irq(&ctrl->state_lock);
+	old = ctrl->state;
+	switch (old) {
+	case CNVME_CTRL_NEW:
+	case CNVME_CTRL_LIVE:
+		changed = old != new;
+		break;
+	case CNVME_CTRL_DELETING:
+		changed = new == CNVME_CTRL_DEAD;
+		break;
+	case CNVME_CTRL_DEAD:
+		break;
+	}
+	if (changed)
+		ctrl->state = new;
+	spin_unlock_irq(&ctrl->state_lock);
+	return changed;
+}
+
+/**
+ * cnvme_ctrl_present - can the controller's registers still be read?
+ * @ctrl: the controller
+ *
+ * A surprise-removed device reads as all ones.
+ *
+ * Return: false when the device is gone.
+ */
+bool cnvme_ctrl_present(struct cnvme_ctrl *ctrl)
+{
+	if (!pci_device_is_present(ctrl->pdev))
+		return false;
+	return readl(ctrl->bar + NVME_REG_CSTS) != ~0U;
+}
+
+/**
+ * cnvme_ctrl_map - claim and map BAR0, read CAP and VS
+ * @ctrl: the controller
+ *
+ * The mapping covers the registers and the doorbells of as many queues
+ * as cnvme could ever create (one per possible CPU plus the admin queue),
+ * CAP.DSTRD apart, limited by the BAR's size.
+ *
+ * Return: 0 or a negative errno, after one dev_err line.
+ */
+int cnvme_ctrl_map(struct cnvme_ctrl *ctrl)
+{
+	struct pci_dev *pdev = ctrl->pdev;
+	resource_size_t len = pci_resource_len(pdev, 0);
+	resource_size_t want;
+	int ret;
+
+	if (!(pci_resource_flags(pdev, 0) & IORESOURCE_MEM) ||
+	    len < NVME_REG_DBS + 2 * sizeof(u32)) {
+		dev_err(ctrl->dev, "BAR0 is not a usable register window\n");
+		return -ENODEV;
+	}
+	ret = pci_request_mem_regions(pdev, CNVME_NAME);
+	if (ret) {
+		dev_err(ctrl->dev, "cannot claim BAR0: %d\n", ret);
+		return ret;
+	}
+
+	ctrl->bar_size = min_t(resource_size_t, len, CNVME_REG_MAP_MIN);
+	ctrl->bar = ioremap(pci_resource_start(pdev, 0), ctrl->bar_size);
+	if (!ctrl->bar) {
+		dev_err(ctrl->dev, "cannot map BAR0\n");
+		ret = -ENOMEM;
+		goto out_release;
+	}
+
+	ctrl->cap = lo_hi_readq(ctrl->bar + NVME_REG_CAP);
+	if (ctrl->cap == ~0ULL) {
+		dev_err(ctrl->dev, "controller registers read as all ones\n");
+		ret = -ENODEV;
+		goto out_unmap;
+	}
+	ctrl->vs = readl(ctrl->bar + NVME_REG_VS);
+	ctrl->db_stride = 1U << NVME_CAP_STRIDE(ctrl->cap);
+
+	want = NVME_REG_DBS +
+	       (resource_size_t)(nr_cpu_ids + 1) * 2 * ctrl->db_stride * 4;
+	want = min(want, len);
+	if (want > ctrl->bar_size) {
+		iounmap(ctrl->bar);
+		ctrl->bar_size = want;
+		ctrl->bar = ioremap(pci_resource_start(pdev, 0), want);
+		if (!ctrl->bar) {
+			dev_err(ctrl->dev, "cannot map %pa bytes of BAR0\n",
+				&want);
+			ret = -ENOMEM;
+			goto out_release;
+		}
+	}
+	return 0;
+
+out_unmap:
+	iounmap(ctrl->bar);
+	ctrl->bar = NULL;
+out_release:
+	pci_release_mem_regions(pdev);
+	return ret;
+}
+
+/**
+ * cnvme_ctrl_unmap - undo cnvme_ctrl_map()
+ * @ctrl: the controller
+ */
+void cnvme_ctrl_unmap(struct cnvme_ctrl *ctrl)
+{
+	iounmap(ctrl->bar);
+	ctrl->bar = NULL;
+	pci_release_mem_regions(ctrl->pdev);
+}
+
+/*
+ * Poll CSTS until (CSTS & mask) == val.  Every wait is bounded: a device
+ * that never answers, reads as all ones, or (when @cfs_fatal) reports a
+ * fatal status ends the wait with an error and one log line.
+ */
+static int cnvme_ctrl_wait_csts(struct cnvme_ctrl *ctrl, u32 mask, u32 val,
+				unsigned long timeout, bool cfs_fatal,
+				const char *what)
+{
+	unsigned long deadline = jiffies + timeout;
+	u32 csts;
+
+	for (;;) {
+		csts = readl(ctrl->bar + NVME_REG_CSTS);
+		if (csts == ~0U) {
+			dev_err(ctrl->dev, "%s: device is gone (CSTS all ones)\n",
+				what);
+			return -ENODEV;
+		}
+		if ((csts & mask) == val)
+			return 0;
+		if (cfs_fatal && (csts & NVME_CSTS_CFS)) {
+			dev_err(ctrl->dev, "%s: controller fatal status (CSTS %#x)\n",
+				what, csts);
+			return -EIO;
+		}
+		if (time_after(jiffies, deadline)) {
+			dev_err(ctrl->dev, "%s: timed out after %u ms (CSTS %#x)\n",
+				what, jiffies_to_msecs(timeout), csts);
+			return -ENODEV;
+		}
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		usleep_range(1000, 2000);
+	}
+}
+
+/**
+ * cnvme_ctrl_disable - clear CC.EN and wait for CSTS.RDY to drop
+ * @ctrl: the controller
+ *
+ * Disabling resets the controller: every queue is gone afterwards.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_ctrl_disable(struct cnvme_ctrl *ctrl)
+{
+	u32 cc = readl(ctrl->bar + NVME_REG_CC);
+
+	if (cc == ~0U)
+		return -ENODEV;
+	writel(cc & ~NVME_CC_ENABLE, ctrl->bar + NVME_REG_CC);
+	return cnvme_ctrl_wait_csts(ctrl, NVME_CSTS_RDY, 0, ctrl->ready_timeout,
+				    false, "disable");
+}
+
+/**
+ * cnvme_ctrl_enable - program CC and wait for CSTS.RDY
+ * @ctrl: the controller, disabled, with AQA/ASQ/ACQ programmed
+ *
+ * NVM command set, 4 KiB memory pages, round robin arbitration and the
+ * standard 64-byte SQ and 16-byte CQ entries.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_ctrl_enable(struct cnvme_ctrl *ctrl)
+{
+	u32 cc = NVME_CC_CSS_NVM | NVME_CC_AMS_RR | NVME_CC_SHN_NONE |
+		 NVME_CC_IOSQES | NVME_CC_IOCQES |
+		 ((CNVME_CTRL_PAGE_SHIFT - 12) << NVME_CC_MPS_SHIFT);
+
+	writel(cc, ctrl->bar + NVME_REG_CC);
+	writel(cc | NVME_CC_ENABLE, ctrl->bar + NVME_REG_CC);
+	return cnvme_ctrl_wait_csts(ctrl, NVME_CSTS_RDY, NVME_CSTS_RDY,
+				    ctrl->ready_timeout, true, "enable");
+}
+
+/**
+ * cnvme_ctrl_shutdown - normal shutdown through CC.SHN
+ * @ctrl: the controller
+ *
+ * The controller flushes its volatile state; the wait is bounded by the
+ * larger of RTD3E and the shutdown_timeout parameter.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_ctrl_shutdown(struct cnvme_ctrl *ctrl)
+{
+	u32 cc = readl(ctrl->bar + NVME_REG_CC);
+
+	if (cc == ~0U)
+		return -ENODEV;
+	cc = (cc & ~NVME_CC_SHN_MASK) | NVME_CC_SHN_NORMAL;
+	writel(cc, ctrl->bar + NVME_REG_CC);
+	return cnvme_ctrl_wait_csts(ctrl, NVME_CSTS_SHST_MASK,
+				    NVME_CSTS_SHST_CMPLT,
+				    ctrl->shutdown_timeout, false, "shutdown");
+}
+
+/**
+ * cnvme_q_alloc - allocate the rings of one queue pair
+ * @ctrl: the controller
+ * @qid: queue identifier
+ * @depth: entries per ring
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int cnvme_q_alloc(struct cnvme_ctrl *ctrl, u16 qid, u32 depth)
+{
+	struct cnvme_queue *q = &ctrl->queues[qid];
+
+	q->cqes = dma_alloc_coherent(ctrl->dev, depth * sizeof(*q->cqes),
+				     &q->cq_dma_addr, GFP_KERNEL);
+	if (!q->cqes)
+		return -ENOMEM;
+	q->sq_cmds = dma_alloc_coherent(ctrl->dev, depth * sizeof(*q->sq_cmds),
+					&q->sq_dma_addr, GFP_KERNEL);
+	if (!q->sq_cmds)
+		goto out_free_cq;
+
+	spin_lock_init(&q->sq_lock);
+	q->ctrl = ctrl;
+	q->qid = qid;
+	q->depth = depth;
+	q->q_db = cnvme_db(ctrl, qid, false);
+	q->cq_db = cnvme_db(ctrl, qid, true);
+	return 0;
+
+out_free_cq:
+	dma_free_coherent(ctrl->dev, depth * sizeof(*q->cqes), q->cqes,
+			  q->cq_dma_addr);
+	q->cqes = NULL;
+	return -ENOMEM;
+}
+
+/**
+ * cnvme_q_free - free the rings of one queue pair
+ * @ctrl: the controller
+ * @qid: queue identifier
+ */
+void cnvme_q_free(struct cnvme_ctrl *ctrl, u16 qid)
+{
+	struct cnvme_queue *q = &ctrl->queues[qid];
+
+	if (!q->cqes)
+		return;
+	dma_free_coherent(ctrl->dev, q->depth * sizeof(*q->sq_cmds),
+			  q->sq_cmds, q->sq_dma_addr);
+	dma_free_coherent(ctrl->dev, q->depth * sizeof(*q->cqes), q->cqes,
+			  q->cq_dma_addr);
+	q->sq_cmds = NULL;
+	q->cqes = NULL;
+}
+
+/**
+ * cnvme_q_init - reset the ring indexes before the device sees the queue
+ * @q: the queue
+ * @vector: interrupt vector index of its CQ
+ *
+ * The CQ is zeroed so that no stale entry carries the phase tag the
+ * driver expects on the first pass (1).
+ */
+void cnvme_q_init(struct cnvme_queue *q, u16 vector)
+{
+	q->sq_tail = 0;
+	q->last_sq_tail = 0;
+	q->cq_head = 0;
+	q->cq_phase = 1;
+	q->cq_vector = vector;
+	memset(q->cqes, 0, q->depth * sizeof(*q->cqes));
+}
+
+/**
+ * cnvme_q_request_irq - attach the interrupt handler of a queue
+ * @q: the queue, with its vector chosen
+ *
+ * Vectors are requested shared: with a single vector the admin queue and
+ * the only I/O queue use the same one.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_q_request_irq(struct cnvme_queue *q)
+{
+	struct cnvme_ctrl *ctrl = q->ctrl;
+
+	return pci_request_irq(ctrl->pdev, q->cq_vector, cnvme_irq, NULL, q,
+			       "cnvme%dq%u", ctrl->instance, q->qid);
+}
+
+/**
+ * cnvme_q_free_irq - detach the interrupt handler of a queue
+ * @q: the queue
+ */
+void cnvme_q_free_irq(struct cnvme_queue *q)
+{
+	pci_free_irq(q->ctrl->pdev, q->cq_vector, q);
+}
+
+/**
+ * cnvme_q_suspend - stop completion processing from interrupts
+ * @q: the queue
+ *
+ * After this returns no interrupt handler is looking at the queue, so the
+ * caller owns the CQ and may reap it itself.
+ */
+void cnvme_q_suspend(struct cnvme_queue *q)
+{
+	if (!test_and_clear_bit(CNVME_Q_LIVE, &q->flags))
+		return;
+	synchronize_irq(pci_irq_vector(q->ctrl->pdev, q->cq_vector));
+}
+
+/**
+ * cnvme_ctrl_kill - declare the controller dead and fail everything
+ * @ctrl: the controller
+ *
+ * Safe from any context, including the blk-mq timeout handler: the work
+ * itself runs from the system workqueue.
+ */
+void cnvme_ctrl_kill(struct cnvme_ctrl *ctrl)
+{
+	if (cnvme_ctrl_set_state(ctrl, CNVME_CTRL_DEAD))
+		dev_err(ctrl->dev, "controller is dead, failing all I/O\n");
+	queue_work(system_unbound_wq, &ctrl->dead_work);
+}
+
+/**
+ * cnvme_ctrl_dead_work - fail every outstanding and future command
+ * @work: cnvme_ctrl.dead_work
+ *
+ * Disks are marked dead so that new bios fail at submission, the device
+ * is disabled so it stops touching host memory, completions it already
+ * posted are reaped, and what is left is completed with an abort status.
+ */
+void cnvme_ctrl_dead_work(struct work_struct *work)
+{
+	struct cnvme_ctrl *ctrl = container_of(work, struct cnvme_ctrl,
+					       dead_work);
+	unsigned int i;
+
+	cnvme_ns_mark_dead(ctrl);
+	if (ctrl->tagset_ready)
+		blk_mq_quiesce_tagset(&ctrl->tagset);
+	blk_mq_quiesce_queue(ctrl->admin_q);
+
+	if (cnvme_ctrl_present(ctrl))
+		cnvme_ctrl_disable(ctrl);
+
+	for (i = 0; i <= ctrl->nr_io_queues; i++) {
+		struct cnvme_queue *q = &ctrl->queues[i];
+
+		if (!q->cqes || !test_bit(CNVME_Q_LIVE, &q->flags))
+			continue;
+		cnvme_q_suspend(q);
+		cnvme_q_reap(q);
+	}
+	cnvme_cancel_all(ctrl);
+
+	if (ctrl->tagset_ready)
+		blk_mq_unquiesce_tagset(&ctrl->tagset);
+	blk_mq_unquiesce_queue(ctrl->admin_q);
+}

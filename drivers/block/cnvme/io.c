@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cnvme: the submission and completion paths.
+ *
+ * Everything a request touches between queue_rq and blk_mq_end_request
+ * lives in this file so that the helpers can stay static inline.
+ */
+#include <linux/blk-mq-pci.h>
+#include <linux/dma-mapping.h>
+#include <linux/interrupt.h>
+
+#include "cnvme.h"
+
+/**
+ * cnvme_status_to_blk - map an NVMe completion status to a blk_status_t
+ * @status: status field of the completion entry, phase bit removed
+ *
+ * Return: the block layer status for @status.
+ */
+blk_status_t cnvme_status_to_blk(u16 status)
+{
+	switch (status & NVME_SCT_SC_MASK) {
+	case NVME_SC_SUCCESS:
+		return BLK_STS_OK;
+	case NVME_SC_CAP_EXCEEDED:
+		return BLK_STS_NOSPC;
+	case NVME_SC_LBA_RANGE:
+	case NVME_SC_CMD_INTERRUPTED:
+	case NVME_SC_NS_NOT_READY:
+		return BLK_STS_TARGET;
+	case NVME_SC_BAD_ATTRIBUTES:
+	case NVME_SC_INVALID_OPCODE:
+	case NVME_SC_INVALID_FIELD:
+	case NVME_SC_INVALID_NS:
+		return BLK_STS_NOTSUPP;
+	case NVME_SC_WRITE_FAULT:
+	case NVME_SC_READ_ERROR:
+	case NVME_SC_UNWRITTEN_BLOCK:
+	case NVME_SC_ACCESS_DENIED:
+	case NVME_SC_READ_ONLY:
+	case NVME_SC_COMPARE_FAILED:
+		return BLK_STS_MEDIUM;
+	case NVME_SC_GUARD_CHECK:
+	case NVME_SC_APPTAG_CHECK:
+	case NVME_SC_REFTAG_CHECK:
+	case NVME_SC_INVALID_PI:
+		return BLK_STS_PROTECTION;
+	case NVME_SC_RESERVATION_CONFLICT:
+		return BLK_STS_RESV_CONFLICT;
+	case NVME_SC_HOST_PATH_ERROR:
+		return BLK_STS_TRANSPORT;
+	default:
+		return BLK_STS_IOERR;
+	}
+}
+
+/* ---- submission queue ------------------------------------------------ */
+
+static inline void cnvme_sq_copy(struct cnvme_queue *q,
+				 const struct nvme_command *cmd)
+{
+	lockdep_assert_held(&q->sq_lock);
+	memcpy(&q->sq_cmds[q->sq_tail], cmd, sizeof(*cmd));
+	if (++q->sq_tail == q->depth)
+		q->sq_tail = 0;
+}
+
+/*
+ * One doorbell write covers every entry copied since the last one.
+ * writel() orders the entry stores in coherent memory before the MMIO
+ * write, so the device never fetches a half-written command.
+ */
+static inline void cnvme_sq_ring(struct cnvme_queue *q)
+{
+	lockdep_assert_held(&q->sq_lock);
+	if (q->sq_tail == q->last_sq_tail)
+		return;
+	writel(q->sq_tail, q->q_db);
+	q->last_sq_tail = q->sq_tail;
+}
+
+/* ---- data mapping ------------------------------------------------------ */
+
+static inline __le64 *cnvme_list_page(struct cnvme_ctrl *ctrl,
+				      struct cnvme_iod *iod, unsigned int i)
+{
+	if (unlikely(!iod->list[i])) {
+		/*
+		 * First use of this request slot for a transfer that needs
+		 * a list page: the page is kept for later requests, so the
+		 * steady state allocates nothing.
+		 */
+		iod->list[i] = dma_pool_alloc(ctrl->prp_pool, GFP_ATOMIC,
+					      &iod->list_dma[i]);
+	}
+	return iod->list[i];
+}
+
+/*
+ * Build PRP1/PRP2 for the request from its DMA segments.  @dma/@seg_len
+ * describe the first segment; @sg, if not NULL, is that segment's
+ * scatterlist entry and leads to the others.  The virt_boundary limit
+ * guarantees every segment but the first starts on a controller page and
+ * every segment but the last ends on one; anything else is a bug that
+ * fails the request instead of corrupting memory.
+ */
+static blk_status_t cnvme_setup_prps(struct cnvme_ctrl *ctrl,
+				     struct request *rq, struct cnvme_iod *iod,
+				     struct scatterlist *sg, dma_addr_t dma,
+				     u32 seg_len)
+{
+	const u32 page = CNVME_CTRL_PAGE_SIZE;
+	u32 length = blk_rq_payload_bytes(rq);
+	u32 chunk = page - (dma & (page - 1));
+	unsigned int i, list_idx;
+	__le64 *list;
+
+	iod->cmd.common.dptr.prp1 = cpu_to_le64(dma);
+	iod->nr_list_pages = 0;
+	if (length <= chunk) {
+		iod->cmd.common.dptr.prp2 = 0;
+		return BLK_STS_OK;
+	}
+
+	for (i = 0, list_idx = 0, list = NULL;;) {
+		/* Step one controller page forward. */
+		length -= chunk;
+		if (seg_len > chunk) {
+			dma += chunk;
+			seg_len -= chunk;
+		} else {
+			if (unlikely(seg_len != chunk || !sg))
+				goto bad_sgl;
+			sg = sg_next(sg);
+			if (unlikely(!sg))
+				goto bad_sgl;
+			dma = sg_dma_address(sg);
+			seg_len = sg_dma_len(sg);
+		}
+		if (unlikely(dma & (page - 1)))
+			goto bad_sgl;
+		chunk = page;
+
+		if (!list) {
+			if (length <= page) {
+				iod->cmd.common.dptr.prp2 = cpu_to_le64(dma);
+				return BLK_STS_OK;
+			}
+			list = cnvme_list_page(ctrl, iod, 0);
+			if (!list)
+				return BLK_STS_RESOURCE;
+			iod->nr_list_pages = 1;
+			iod->cmd.common.dptr.prp2 = cpu_to_le64(iod->list_dma[0]);
+		} else if (i == CNVME_PRPS_PER_PAGE) {
+			/*
+			 * The page is full and more entries follow: its last
+			 * slot becomes the pointer to the next list page and
+			 * the entry it held moves there.
+			 */
+			__le64 *next;
+
+			if (unlikely(++list_idx == CNVME_MAX_LIST_PAGES))
+				goto bad_sgl;
+			next = cnvme_list_page(ctrl, iod, list_idx);
+			if (!next)
+				return BLK_STS_RESOURCE;
+			next[0] = list[i - 1];
+			list[i - 1] = cpu_to_le64(iod->list_dma[list_idx]);
+			list = next;
+			i = 1;
+			iod->nr_list_pages = list_idx + 1;
+		}
+		list[i++] = cpu_to_le64(dma);
+		if (length <= page)
+			return BLK_STS_OK;
+	}
+
+bad_sgl:
+	dev_err_ratelimited(ctrl->dev,
+			    "unaligned DMA segment in a %u-byte request (%u segments)\n",
+			    blk_rq_payload_bytes(rq), blk_rq_nr_phys_segments(rq));
+	return BLK_STS_IOERR;
+}
+
+static inline void cnvme_unmap_data(struct cnvme_ctrl *ctrl,
+				    struct request *rq, struct cnvme_iod *iod)
+{
+	if (iod->mapped == CNVME_MAP_SINGLE)
+		dma_unmap_page(ctrl->dev, iod->single_dma, iod->single_len,
+			       rq_dma_dir(rq));
+	else if (iod->mapped == CNVME_MAP_SG)
+		dma_unmap_sgtable(ctrl->dev, &iod->sgt, rq_dma_dir(rq), 0);
+	iod->mapped = CNVME_MAP_NONE;
+}
+
+static blk_status_t cnvme_map_data(struct cnvme_ctrl *ctrl, struct request *rq,
+				   struct cnvme_iod *iod)
+{
+	blk_status_t ret;
+	int rc;
+
+	if (blk_rq_nr_phys_segments(rq) == 1) {
+		/* One bio_vec: map it directly, no scatterlist needed. */
+		struct bio_vec bv = req_bvec(rq);
+
+		iod->single_dma = dma_map_bvec(ctrl->dev, &bv, rq_dma_dir(rq), 0);
+		if (dma_mapping_error(ctrl->dev, iod->single_dma))
+			return BLK_STS_RESOURCE;
+		iod->single_len = bv.bv_len;
+		iod->mapped = CNVME_MAP_SINGLE;
+		ret = cnvme_setup_prps(ctrl, rq, iod, NULL, iod->single_dma,
+				       bv.bv_len);
+		goto out;
+	}
+
+	if (unlikely(!iod->sgt.sgl)) {
+		/* Kept for the life of the request slot, like list pages. */
+		iod->sgt.sgl = kmalloc_array(CNVME_MAX_SEGS,
+					     sizeof(*iod->sgt.sgl), GFP_ATOMIC);
+		if (!iod->sgt.sgl)
+			return BLK_STS_RESOURCE;
+		sg_init_table(iod->sgt.sgl, CNVME_MAX_SEGS);
+	}
+	iod->sgt.orig_nents = blk_rq_map_sg(rq->q, rq, iod->sgt.sgl);
+	if (!iod->sgt.orig_nents)
+		return BLK_STS_IOERR;
+	rc = dma_map_sgtable(ctrl->dev, &iod->sgt, rq_dma_dir(rq),
+			     DMA_ATTR_NO_WARN);
+	if (rc)
+		return rc == -ENOMEM ? BLK_STS_RESOURCE : BLK_STS_IOERR;
+	iod->mapped = CNVME_MAP_SG;
+	ret = cnvme_setup_prps(ctrl, rq, iod, iod->sgt.sgl,
+			       sg_dma_address(iod->sgt.sgl),
+			       sg_dma_len(iod->sgt.sgl));
+out:
+	if (ret != BLK_STS_OK)
+		cnvme_unmap_data(ctrl, rq, iod);
+	return ret;
+}
+
+/* ---- command setup ------------------------------------------------------ */
+
+static inline blk_status_t cnvme_setup_rw(struct cnvme_ns *ns,
+					  struct request *rq,
+					  struct nvme_command *cmd, u8 opcode)
+{
+	u16 control = 0;
+
+	if (rq->cmd_flags & REQ_FUA)
+		control |= NVME_RW_FUA;
+
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->rw.opcode = opcode;
+	cmd->rw.nsid = cpu_to_le32(ns->nsid);
+	cmd->rw.slba = cpu_to_le64(blk_rq_pos(rq) >>
+				   (ns->lba_shift - SECTOR_SHIFT));
+	cmd->rw.length = cpu_to_le16((blk_rq_bytes(rq) >> ns->lba_shift) - 1);
+	cmd->rw.control = cpu_to_le16(control);
+	return BLK_STS_OK;
+}
+
+static inline blk_status_t cnvme_setup_cmd(struct cnvme_ns *ns,
+					   struct request *rq,
+					   struct nvme_command *cmd)
+{
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		return cnvme_setup_rw(ns, rq, cmd, nvme_cmd_read);
+	case REQ_OP_WRITE:
+		return cnvme_setup_rw(ns, rq, cmd, nvme_cmd_write);
+	case REQ_OP_FLUSH:
+		memset(cmd, 0, sizeof(*cmd));
+		cmd->common.opcode = nvme_cmd_flush;
+		cmd->common.nsid = cpu_to_le32(ns->nsid);
+		return BLK_STS_OK;
+	case REQ_OP_DRV_IN:
+	case REQ_OP_DRV_OUT:
+		/* Built by the submitter before the request was queued. */
+		return BLK_STS_OK;
+	default:
+		return BLK_STS_NOTSUPP;
+	}
+}
+
+static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
+				   const struct blk_mq_queue_data *bd)
+{
+	struct cnvme_queue *q = hctx->driver_data;
+	struct request *rq = bd->rq;
+	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+	blk_status_t ret;
+
+	if (unlikely(!test_bit(CNVME_Q_LIVE, &q->flags)))
+		return BLK_STS_IOERR;
+
+	ret = cnvme_setup_cmd(hctx->queue->queuedata, rq, &iod->cmd);
+	if (unlikely(ret))
+		return ret;
+
+	iod->mapped = CNVME_MAP_NONE;
+	iod->status = 0;
+	if (blk_rq_nr_phys_segments(rq)) {
+		ret = cnvme_map_data(q->ctrl, rq, iod);
+		if (ret)
+			return ret;
+	}
+
+	iod->gen = (iod->gen + 1) & CNVME_CID_GEN_MASK;
+	iod->cmd.common.command_id = iod->gen << CNVME_CID_TAG_BITS | rq->tag;
+	blk_mq_start_request(rq);
+
+	spin_lock(&q->sq_lock);
+	cnvme_sq_copy(q, &iod->cmd);
+	if (bd->last)
+		cnvme_sq_ring(q);
+	spin_unlock(&q->sq_lock);
+	return BLK_STS_OK;
+}
+
+static void cnvme_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	struct cnvme_queue *q = hctx->driver_data;
+
+	spin_lock(&q->sq_lock);
+	cnvme_sq_ring(q);
+	spin_unlock(&q->sq_lock);
+}
+
+/* ---- completion --------------------------------------------------------- */
+
+static void cnvme_log_error(struct cnvme_ctrl *ctrl, struct request *rq,
+			    struct cnvme_iod *iod)
+{
+	if (blk_rq_is_passthrough(rq) || (rq->rq_flags & RQF_QUIET))
+		return;
+	dev_err_ratelimited(ctrl->dev,
+			    "%s: opcode %#x failed with status %#x (sct %u sc %#x%s) at sector %llu, %u bytes\n",
+			    rq->q->disk ? rq->q->disk->disk_name : "?",
+			    iod->cmd.common.opcode, iod->status,
+			    NVME_SCT(iod->status), iod->status & NVME_SC_MASK,
+			    iod->status & NVME_STATUS_DNR ? ", DNR" : "",
+			    (unsigned long long)blk_rq_pos(rq), blk_rq_bytes(rq));
+}
+
+static void cnvme_complete_rq(struct request *rq)
+{
+	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+	struct cnvme_queue *q = rq->mq_hctx->driver_data;
+
+	cnvme_unmap_data(q->ctrl, rq, iod);
+	if (unlikely(iod->status))
+		cnvme_log_error(q->ctrl, rq, iod);
+	blk_mq_end_request(rq, cnvme_status_to_blk(iod->status));
+}
+
+static void cnvme_complete_batch(struct io_comp_batch *iob)
+{
+	struct request *rq;
+
+	rq_list_for_each(&iob->req_list, rq) {
+		struct cnvme_queue *q = rq->mq_hctx->driver_data;
+
+		cnvme_unmap_data(q->ctrl, rq, blk_mq_rq_to_pdu(rq));
+	}
+	blk_mq_end_request_batch(iob);
+}
+
+static inline void cnvme_handle_cqe(struct cnvme_queue *q,
+				    struct io_comp_batch *iob,
+				    struct nvme_completion *cqe, u16 status)
+{
+	u16 cid = READ_ONCE(cqe->command_id);
+	u16 tag = cid & CNVME_CID_TAG_MASK;
+	struct cnvme_iod *iod;
+	struct request *rq;
+
+	rq = tag < q->tags->nr_tags ? blk_mq_tag_to_rq(q->tags, tag) : NULL;
+	if (unlikely(!rq))
+		goto bogus;
+	iod = blk_mq_rq_to_pdu(rq);
+	if (unlikely(iod->gen != cid >> CNVME_CID_TAG_BITS ||
+		     blk_mq_rq_state(rq) != MQ_RQ_IN_FLIGHT))
+		goto bogus;
+
+	iod->status = status;
+	iod->result = READ_ONCE(cqe->result);
+	if (blk_mq_complete_request_remote(rq))
+		return;
+	if (!blk_mq_add_to_batch(rq, iob, status != 0, cnvme_complete_batch))
+		cnvme_complete_rq(rq);
+	return;
+
+bogus:
+	dev_warn_ratelimited(q->ctrl->dev,
+			     "qid %u: completion for unknown or stale command id %#x ignored\n",
+			     q->qid, cid);
+}
+
+/*
+ * Consume every new completion entry.  The caller owns the CQ: it is the
+ * queue's interrupt handler, or the handler is known not to run.
+ */
+static inline int cnvme_process_cq(struct cnvme_queue *q,
+				   struct io_comp_batch *iob)
+{
+	int found = 0;
+
+	for (;;) {
+		struct nvme_completion *cqe = &q->cqes[q->cq_head];
+		u16 status = le16_to_cpu(READ_ONCE(cqe->status));
+
+		if ((status & 1) != q->cq_phase)
+			break;
+		/*
+		 * The phase tag says the device has written this entry.
+		 * Nothing else in it may be read before that check: without
+		 * the barrier the CPU may load the command identifier
+		 * before the status word and pair a stale identifier with
+		 * a fresh phase tag.
+		 */
+		dma_rmb();
+		cnvme_handle_cqe(q, iob, cqe, status >> 1);
+		found++;
+		if (++q->cq_head == q->depth) {
+			q->cq_head = 0;
+			q->cq_phase ^= 1;
+		}
+	}
+	if (found)
+		writel(q->cq_head, q->cq_db);
+	return found;
+}
+
+/**
+ * cnvme_irq - interrupt handler of a completion queue
+ * @irq: the interrupt number
+ * @data: the struct cnvme_queue
+ *
+ * Completions are handled right here in hard-irq context: each is a few
+ * loads and a blk-mq call, cheaper than waking a thread.
+ *
+ * Return: IRQ_HANDLED if any completion was consumed.
+ */
+irqreturn_t cnvme_irq(int irq, void *data)
+{
+	struct cnvme_queue *q = data;
+	DEFINE_IO_COMP_BATCH(iob);
+
+	if (unlikely(!test_bit(CNVME_Q_LIVE, &q->flags)))
+		return IRQ_NONE;
+	if (!cnvme_process_cq(q, &iob))
+		return IRQ_NONE;
+	if (!rq_list_empty(&iob.req_list))
+		iob.complete(&iob);
+	return IRQ_HANDLED;
+}
+
+/**
+ * cnvme_q_reap - consume completions without the interrupt handler
+ * @q: a queue whose interrupt handler cannot run (suspended or disabled)
+ *
+ * Return: the number of completion entries consumed.
+ */
+int cnvme_q_reap(struct cnvme_queue *q)
+{
+	return cnvme_process_cq(q, NULL);
+}
+
+static bool cnvme_cancel_rq(struct request *rq, void *data)
+{
+	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+
+	if (blk_mq_request_completed(rq))
+		return true;
+	iod->status = NVME_SC_HOST_ABORTED_CMD | NVME_STATUS_DNR;
+	blk_mq_complete_request(rq);
+	return true;
+}
+
+/**
+ * cnvme_cancel_all - complete every started request with an abort status
+ * @ctrl: the controller, whose queues must all be suspended
+ */
+void cnvme_cancel_all(struct cnvme_ctrl *ctrl)
+{
+	if (ctrl->tagset_ready) {
+		blk_mq_tagset_busy_iter(&ctrl->tagset, cnvme_cancel_rq, ctrl);
+		blk_mq_tagset_wait_completed_request(&ctrl->tagset);
+	}
+	blk_mq_tagset_busy_iter(&ctrl->admin_tagset, cnvme_cancel_rq, ctrl);
+	blk_mq_tagset_wait_completed_request(&ctrl->admin_tagset);
+}
+
+static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
+{
+	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+	struct cnvme_queue *q = rq->mq_hctx->driver_data;
+	struct cnvme_ctrl *ctrl = q->ctrl;
+	unsigned int irq = pci_irq_vector(ctrl->pdev, q->cq_vector);
+
+	/* A lost or late interrupt is not a timeout: look at the CQ first. */
+	if (test_bit(CNVME_Q_LIVE, &q->flags)) {
+		disable_irq(irq);
+		cnvme_q_reap(q);
+		enable_irq(irq);
+	}
+	if (blk_mq_rq_state(rq) != MQ_RQ_IN_FLIGHT) {
+		dev_warn_ratelimited(ctrl->dev,
+				     "qid %u: command id %#x found complete on timeout, interrupt lost?\n",
+				     q->qid, iod->cmd.common.command_id);
+		return BLK_EH_DONE;
+	}
+
+	dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x timed out\n",
+		 q->qid, iod->cmd.common.command_id, iod->cmd.common.opcode);
+	/* The dead path disables the device and completes this request. */
+	cnvme_ctrl_kill(ctrl);
+	return BLK_EH_DONE;
+}
+
+static int cnvme_admin_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
+				 unsigned int hctx_idx)
+{
+	struct cnvme_ctrl *ctrl = data;
+	struct cnvme_queue *q = &ctrl->queues[0];
+
+	hctx->driver_data = q;
+	q->tags = hctx->tags;
+	return 0;
+}
+
+static int cnvme_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
+			   unsigned int hctx_idx)
+{
+	struct cnvme_ctrl *ctrl = data;
+	struct cnvme_queue *q = &ctrl->queues[hctx_idx + 1];
+
+	hctx->driver_data = q;
+	q->tags = hctx->tags;
+	return 0;
+}
+
+static void cnvme_exit_request(struct blk_mq_tag_set *set, struct request *rq,
+			       unsigned int hctx_idx)
+{
+	struct cnvme_ctrl *ctrl = set->driver_data;
+	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+	unsigned int i;
+
+	for (i = 0; i < CNVME_MAX_LIST_PAGES; i++) {
+		if (iod->list[i])
+			dma_pool_free(ctrl->prp_pool, iod->list[i],
+				      iod->list_dma[i]);
+		iod->list[i] = NULL;
+	}
+	kfree(iod->sgt.sgl);
+	iod->sgt.sgl = NULL;
+}
+
+static void cnvme_map_queues(struct blk_mq_tag_set *set)
+{
+	struct cnvme_ctrl *ctrl = set->driver_data;
+	struct blk_mq_queue_map *map = &set->map[HCTX_TYPE_DEFAULT];
+
+	map->nr_queues = ctrl->nr_io_queues;
+	map->queue_offset = 0;
+	/* Vector 0 is the admin queue's; I/O queue n uses vector n. */
+	if (ctrl->nr_vecs > 1)
+		blk_mq_pci_map_queues(map, ctrl->pdev, 1);
+	else
+		blk_mq_map_queues(map);
+}
+
+const struct blk_mq_ops cnvme_admin_mq_ops = {
+	.queue_rq	= cnvme_queue_rq,
+	.complete	= cnvme_complete_rq,
+	.init_hctx	= cnvme_admin_init_hctx,
+	.exit_request	= cnvme_exit_request,
+	.timeout	= cnvme_timeout,
+};
+
+const struct blk_mq_ops cnvme_mq_ops = {
+	.queue_rq	= cnvme_queue_rq,
+	.commit_rqs	= cnvme_commit_rqs,
+	.complete	= cnvme_complete_rq,
+	.init_hctx	= cnvme_init_hctx,
+	.exit_request	= cnvme_exit_request,
+	.map_queues	= cnvme_map_queues,
+	.timeout	= cnvme_timeout,
+};
