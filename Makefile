@@ -23,6 +23,11 @@ modules:
 	@test -n "$(KDIR)" || { echo "no kernel build tree: run scripts/host-setup.sh or set KDIR=" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
+# scripts/lint.sh [DIR]: LINT_STEPS= picks steps, logs in build/lint/logs/.
+lint:
+	@test -n "$(KDIR)" || { echo "no kernel build tree: run scripts/host-setup.sh or set KDIR=" >&2; exit 1; }
+	$(CURDIR)/scripts/lint.sh
+
 clean:
 	@if [ -n "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
 	rm -rf build/obj out
