@@ -22,7 +22,7 @@
 
 /* The controller page size cnvme programs into CC.MPS: always 4 KiB. */
 #define CNVME_CTRL_PAGE_SHIFT	12
-#define CNVME_CTRL_PAGE_SIZE	(1U << CNVME_CTRL_PAGE_SHIFT)
+#define CNVME_CTRL_PAGE_SIZE	BIT(CNVME_CTRL_PAGE_SHIFT)
 
 /* Admin queue entries; one slot stays empty to tell full from empty. */
 #define CNVME_AQ_DEPTH		32
@@ -33,11 +33,11 @@
  * not match the request's current one is stale or bogus and is ignored.
  */
 #define CNVME_CID_TAG_BITS	12
-#define CNVME_CID_TAG_MASK	((1U << CNVME_CID_TAG_BITS) - 1)
+#define CNVME_CID_TAG_MASK	(BIT(CNVME_CID_TAG_BITS) - 1)
 #define CNVME_CID_GEN_MASK	0xfU
 
 /* Largest I/O queue depth the command identifier can address. */
-#define CNVME_MAX_Q_DEPTH	(1U << CNVME_CID_TAG_BITS)
+#define CNVME_MAX_Q_DEPTH	BIT(CNVME_CID_TAG_BITS)
 
 /* Segments per request; each becomes at least one PRP entry. */
 #define CNVME_MAX_SEGS		128
@@ -96,7 +96,7 @@ enum {
  * handler is reading, and the other way round.
  */
 struct cnvme_queue {
-	spinlock_t sq_lock;
+	spinlock_t sq_lock;	/* SQ tail, SQ entries, SQ doorbell */
 	struct nvme_command *sq_cmds;
 	u16 sq_tail;
 	u16 last_sq_tail;
@@ -212,7 +212,7 @@ struct cnvme_ctrl {
 	u32 q_depth;
 	int instance;
 
-	spinlock_t state_lock;
+	spinlock_t state_lock;	/* @state; taken with interrupts off */
 	enum cnvme_ctrl_state state;
 
 	struct cnvme_queue *queues;
@@ -226,7 +226,7 @@ struct cnvme_ctrl {
 	struct dma_pool *prp_pool;
 	struct work_struct dead_work;
 
-	struct mutex ns_lock;
+	struct mutex ns_lock;	/* @namespaces membership */
 	struct list_head namespaces;
 
 	u32 id_nn;
