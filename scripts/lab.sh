@@ -1,0 +1,207 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot one lab guest and run one suite in it:
+#
+#   scripts/lab.sh SUITE PROFILE
+#
+# Environment:
+#   DRIVER=cnvme|stock  driver under test (default cnvme)
+#   V=1                 stream the guest console to the terminal
+#   TIMEOUT=SECONDS     per-boot limit (default: the suite's "lab-timeout:"
+#                       line, else 900)
+#   KEEP=1              keep the run directory under build/run/
+#
+# The console goes to out/$DRIVER/SUITE@PROFILE/console.log; the guest's
+# KTAP results come back over the 9p share.  Exit status 0 only when the
+# guest completed the suite and every test point passed.  The last line of
+# out/.../summary is machine-readable for tests/check.sh.
+
+set -euo pipefail
+
+# shellcheck source=scripts/common.sh
+. "$(dirname "$0")/common.sh"
+
+usage() { echo "usage: [DRIVER=cnvme|stock] [V=1] $0 SUITE PROFILE" >&2; exit 2; }
+[[ $# -eq 2 ]] || usage
+SUITE=$1
+PROFILE=$2
+DRIVER=${DRIVER:-cnvme}
+V=${V:-}
+SUITE_FILE=$LAB_ROOT/tests/suites/$SUITE.sh
+
+# shellcheck source=tests/profiles.sh
+. "$LAB_ROOT/tests/profiles.sh"
+[[ -f $SUITE_FILE ]] || die "no suite '$SUITE' (tests/suites/$SUITE.sh)"
+declare -F "profile_$PROFILE" >/dev/null || die "no profile '$PROFILE' (${PROFILES[*]})"
+[[ $DRIVER == cnvme || $DRIVER == stock ]] || die "DRIVER must be cnvme or stock"
+[[ $(id -u) -eq 0 ]] || die "run as root"
+
+OUT=$LAB_OUT/$DRIVER/$SUITE@$PROFILE
+rm -rf "$OUT"
+mkdir -p "$OUT"
+LOG=$OUT/console.log
+SUMMARY=$OUT/summary
+start=$SECONDS
+
+# finish STATUS PASSED FAILED: report and exit.  STATUS is ok, fail,
+# crash, hang or error.
+finish() {
+	local secs=$((SECONDS - start))
+	printf 'status=%s passed=%d failed=%d seconds=%d\n' "$1" "$2" "$3" "$secs" >"$SUMMARY"
+	printf 'lab: %s @ %s [%s]: %s, %d passed, %d failed, %d s (%s)\n' \
+		"$SUITE" "$PROFILE" "$DRIVER" "$1" "$2" "$3" "$secs" "${LOG#"$LAB_ROOT"/}"
+	[[ $1 == ok ]]
+	exit
+}
+
+# Set-up problems (no module, no image) are failures of this boot too, so
+# check.sh counts them, but they must say what to do.
+setup_error() {
+	log "error: $*"
+	: >"$LOG"
+	finish error 0 1
+}
+
+KVER=$(lab_kver) || setup_error "no linux-headers-6.12-amd64: run scripts/host-setup.sh"
+KDIR=$(lab_kernel_dir "$KVER")
+[[ -f $KDIR/.ready ]] || setup_error "no guest kernel: run scripts/host-setup.sh"
+GUEST=$(lab_guest_dir "$KVER")
+if [[ ! -f $GUEST/.ready ]]; then
+	GUEST=$("$LAB_ROOT/scripts/guest-image.sh") || setup_error "guest image build failed"
+fi
+
+MODULE=$LAB_ROOT/drivers/block/cnvme/cnvme.ko
+if [[ $DRIVER == cnvme ]]; then
+	[[ -f $MODULE ]] || setup_error "${MODULE#"$LAB_ROOT"/} not built: run make"
+	vermagic=$(modinfo -F vermagic "$MODULE" 2>/dev/null) || vermagic=
+	[[ ${vermagic%% *} == "$KVER" ]] ||
+		setup_error "cnvme.ko was built for '${vermagic%% *}', the guest runs $KVER: make clean all KDIR=/usr/src/linux-headers-$KVER"
+fi
+
+# Timeout: environment, else the suite's own line, else 900 s.
+timeout=${TIMEOUT:-$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$SUITE_FILE" | head -n 1)}
+timeout=${timeout:-900}
+
+mkdir -p "$LAB_BUILD/run"
+RUN_DIR=$(mktemp -d "$LAB_BUILD/run/$SUITE-$PROFILE-$DRIVER.XXXXXX")
+QPID=
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+	[[ -n $QPID ]] && kill "$QPID" 2>/dev/null
+	[[ -n ${KEEP:-} ]] || rm -rf "$RUN_DIR"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# The per-boot share: suites, guest library, module, profile, results.
+SHARE=$RUN_DIR/share
+mkdir -p "$SHARE/guest" "$SHARE/suites" "$SHARE/results"
+cp "$LAB_ROOT/tests/guest/lib.sh" "$SHARE/guest/"
+cp "$LAB_ROOT/tests/suites/"*.sh "$SHARE/suites/"
+[[ $DRIVER == cnvme ]] && cp "$MODULE" "$SHARE/cnvme.ko"
+
+# A unix socket path must fit in sun_path (108 bytes).
+MONITOR=$RUN_DIR/monitor.sock
+((${#MONITOR} < 100)) || MONITOR=$(mktemp -u /tmp/cnvme-lab-mon.XXXXXX)
+
+QEMU_ARGS=()
+KARGS=()
+EXPECT=()
+GUEST_ENV=()
+"profile_$PROFILE"
+
+# The guest gets a minute less than the host so that a hung suite still
+# dumps its blocked tasks and records its exit before QEMU is killed.
+guest_timeout=$((timeout > 120 ? timeout - 60 : timeout / 2))
+{
+	printf '%s=%q\n' SUITE "$SUITE" PROFILE "$PROFILE" DRIVER "$DRIVER" \
+		KVER "$KVER" GUEST_TIMEOUT "$guest_timeout" \
+		EXPECT_DISKS "${EXPECT[*]}" LAB_MONITOR "$MONITOR"
+	for kv in "${GUEST_ENV[@]}"; do
+		printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"
+	done
+} >"$SHARE/profile.env"
+cp "$SHARE/profile.env" "$OUT/profile.env"
+
+# panic=-1 with -no-reboot: a panic (and, with oops=panic, any oops) makes
+# QEMU exit at once instead of running into the timeout.
+cmdline=(root=/dev/vda console=ttyS0 kfence.sample_interval=100 slub_debug=FZPU
+	panic=-1 oops=panic "${KARGS[@]}")
+
+qemu=(qemu-system-x86_64
+	-machine q35 -accel 'tcg,thread=multi' -cpu max -smp 2 -m 2048
+	-nodefaults -no-user-config -display none -nic none -no-reboot
+	-kernel "$KDIR/vmlinuz" -initrd "$GUEST/initramfs.cpio.gz"
+	-append "${cmdline[*]}"
+	-chardev "file,id=con,path=$LOG" -serial chardev:con
+	-monitor "unix:$MONITOR,server=on,wait=off"
+	# snapshot=on keeps the cached image pristine; writes go to $TMPDIR.
+	-drive "file=$GUEST/root.img,if=none,id=root,format=raw,snapshot=on"
+	-device "virtio-blk-pci,drive=root"
+	-virtfs "local,path=$SHARE,mount_tag=lab,security_model=none,id=lab"
+	"${QEMU_ARGS[@]}")
+printf '%q ' "${qemu[@]}" >"$OUT/qemu.cmd"
+echo >>"$OUT/qemu.cmd"
+
+: >"$LOG"
+TMPDIR=$RUN_DIR timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$OUT/qemu.err" 2>&1 &
+QPID=$!
+tailpid=
+if [[ -n $V ]]; then
+	tail -n +1 -f --pid="$QPID" "$LOG" &
+	tailpid=$!
+fi
+rc=0
+wait "$QPID" || rc=$?
+QPID=
+[[ -n $tailpid ]] && wait "$tailpid"
+
+# Copy the results out before the run directory goes.
+for f in result.ktap points exit; do
+	[[ -f $SHARE/results/$f ]] && cp "$SHARE/results/$f" "$OUT/$f"
+done
+
+count() { grep -c "$1" "$2" 2>/dev/null || true; }
+
+status=ok
+why=
+if [[ -f $OUT/result.ktap ]]; then
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$OUT/result.ktap")
+	passed=$(count '^ok ' "$OUT/result.ktap")
+	failed=$(count '^not ok ' "$OUT/result.ktap")
+	if [[ -z $plan || $((passed + failed)) -ne $plan ]]; then
+		why="result.ktap is inconsistent (plan ${plan:-none}, $((passed + failed)) results)"
+		status=crash
+		failed=$((failed + 1))
+	fi
+else
+	# The suite never finished: count what it did report, plus one.
+	passed=$(count '^ok ' "$OUT/points")
+	failed=$(($(count '^not ok ' "$OUT/points") + 1))
+	status=crash
+	why="the suite did not complete"
+fi
+if ((rc == 124 || rc == 137)); then
+	status=hang
+	why="no power-off within $timeout s: QEMU killed"
+elif grep -q 'Kernel panic - not syncing' "$LOG"; then
+	status=crash
+	why="kernel panic"
+elif ((rc != 0)); then
+	status=crash
+	why="QEMU exited with status $rc: $(tail -n 3 "$OUT/qemu.err" | tr '\n' ' ')"
+fi
+[[ $status == ok && $failed -gt 0 ]] && status=fail
+
+if [[ $status == ok ]]; then
+	finish ok "$passed" "$failed"
+fi
+ktap=$OUT/result.ktap
+[[ -f $ktap ]] || ktap=$OUT/points
+grep '^not ok ' "$ktap" 2>/dev/null | sed 's/^/  /' >&2 || true
+if [[ $status != fail ]]; then
+	log "$SUITE @ $PROFILE: $why; last console lines:"
+	tail -n 40 "$LOG" | sed 's/\r$//; s/^/  | /' >&2
+fi
+finish "$status" "$passed" "$failed"

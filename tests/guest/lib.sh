@@ -1,0 +1,306 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Guest-side library of the lab suites: KTAP output, loading and unloading
+# the driver under test, finding the disks the profile promises, fio and
+# kernel-log checks.  Sourced by tests/suites/*.sh inside the guest, where
+# lab-init has exported the profile (SUITE, PROFILE, DRIVER,
+# EXPECT_DISKS, ...) and mounted the share on /lab.
+#
+# Test points:  check NAME COMMAND...  runs COMMAND, prints its output as
+# KTAP diagnostics and records "ok N NAME" or "not ok N NAME # REASON",
+# REASON being the command's last line of output.  check never fails the
+# caller.  Commands run by check
+# must return non-zero themselves on failure ("set -e" does not apply
+# inside them).
+
+set -euo pipefail
+
+LAB=${LAB:-/lab}
+RESULTS=$LAB/results
+POINTS=$RESULTS/points
+NTEST=0
+NFAIL=0
+MARK=
+declare -a DISK=()	# DISK[i]: the disk matched to EXPECT_DISKS entry i
+read -r -a EXPECTED <<<"${EXPECT_DISKS:-}"
+
+# --- KTAP -----------------------------------------------------------------
+
+ktap_begin() {
+	: >"$POINTS"
+	echo "KTAP version 1"
+	echo "# suite $SUITE, profile $PROFILE, driver $DRIVER, kernel $(uname -r)"
+	dmesg_mark
+}
+
+record() { # "ok"|"not ok" NAME [REASON]
+	NTEST=$((NTEST + 1))
+	local line="$1 $NTEST $2"
+	[[ $1 == ok ]] || NFAIL=$((NFAIL + 1))
+	[[ -n ${3:-} ]] && line+=" # $3"
+	echo "$line" >>"$POINTS"
+	echo "$line"
+}
+
+check() { # NAME COMMAND...
+	local name=$1 out rc=0 reason
+	shift
+	out=$(mktemp)
+	"$@" >"$out" 2>&1 </dev/null || rc=$?
+	sed 's/^/# /' "$out"
+	if ((rc == 0)); then
+		record ok "$name"
+	else
+		reason=$(grep -v '^[[:space:]]*$' "$out" | tail -n 1 | tr -d '#' | cut -c1-160)
+		record "not ok" "$name" "${reason:-exit status $rc}"
+	fi
+	rm -f "$out"
+	return 0
+}
+
+# Writes the complete result file (lab.sh treats its absence as a crash)
+# and exits with the suite's verdict.
+ktap_end() {
+	local tmp=$RESULTS/result.ktap.tmp
+	{
+		echo "KTAP version 1"
+		echo "1..$NTEST"
+		cat "$POINTS"
+	} >"$tmp"
+	mv "$tmp" "$RESULTS/result.ktap"
+	echo "1..$NTEST"
+	echo "# $SUITE: $((NTEST - NFAIL)) passed, $NFAIL failed"
+	sync
+	exit $((NFAIL ? 1 : 0))
+}
+
+fail() { echo "$*"; return 1; }
+
+# poll SECONDS COMMAND...: true once COMMAND succeeds, false at the
+# deadline.  For state the kernel reaches asynchronously.
+poll() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}
+
+# --- the driver -------------------------------------------------------------
+
+drv_module() { if [[ $DRIVER == stock ]]; then echo nvme; else echo cnvme; fi; }
+
+# NVMe PCI functions (class 0x010802), as sysfs paths.
+nvme_pci_devices() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[[ $(<"$d/class") == 0x010802 ]] && echo "$d"
+	done
+	return 0
+}
+
+# Every NVMe function the profile has is bound to the driver under test.
+all_bound() {
+	local d n=0 drv
+	for d in $(nvme_pci_devices); do
+		n=$((n + 1))
+		drv=$(readlink "$d/driver" 2>/dev/null) || return 1
+		[[ ${drv##*/} == "$(drv_module)" ]] || return 1
+	done
+	((n == ${EXPECT_CTRLS:-1}))
+}
+
+show_binding() {
+	local d drv
+	for d in $(nvme_pci_devices); do
+		drv=$(readlink "$d/driver" 2>/dev/null) || drv=none
+		echo "${d##*/}: driver ${drv##*/}"
+	done
+}
+
+drv_load() {
+	case $DRIVER in
+	cnvme) insmod "$LAB/cnvme.ko" || fail "insmod cnvme.ko failed" ;;
+	stock) modprobe nvme || fail "modprobe nvme failed" ;;
+	*) fail "unknown DRIVER=$DRIVER" ;;
+	esac || return 1
+	udevadm settle --timeout=60 || true
+	# Both drivers bind during module init; allow a little for async probe.
+	if ! poll 30 all_bound; then
+		show_binding
+		fail "expected ${EXPECT_CTRLS:-1} NVMe controller(s) bound to $(drv_module)"
+	fi
+}
+
+drv_unload() {
+	rmmod "$(drv_module)" || fail "rmmod $(drv_module) failed" || return 1
+	[[ ! -e /sys/module/$(drv_module) ]] || fail "module still present after rmmod"
+}
+
+nvme_nodes() {
+	compgen -G '/dev/nvme*n*' || true
+	compgen -G '/sys/block/nvme*' || true
+}
+
+# After unload: no block node in /dev and no disk in sysfs.
+no_nodes_left() {
+	udevadm settle --timeout=60 || true
+	local left
+	left=$(nvme_nodes)
+	[[ -z $left ]] || fail "left behind: $(echo "$left" | tr '\n' ' ')"
+}
+
+# --- disks ----------------------------------------------------------------
+
+# One line per NVMe disk: NAME NSID BYTES LBS CACHE.
+disk_list() {
+	local d name nsid size lbs wc
+	for d in /sys/block/nvme*; do
+		[[ -e $d ]] || continue
+		name=${d##*/}
+		[[ $name =~ ^nvme[0-9]+n[0-9]+$ ]] || continue
+		nsid=$(cat "$d/nsid" 2>/dev/null) || nsid=no-nsid-attr
+		size=$(($(<"$d/size") * 512))
+		lbs=$(<"$d/queue/logical_block_size")
+		case $(<"$d/queue/write_cache") in
+		"write back") wc=wb ;;
+		"write through") wc=wt ;;
+		*) wc=unknown ;;
+		esac
+		echo "$name $nsid $size $lbs $wc"
+	done
+}
+
+# Match the disks present against EXPECT_DISKS (nsid:bytes:lbs:cache);
+# fills DISK[] and MISSING/EXTRA.  Identical expectations are
+# interchangeable, so a greedy match is exact.
+match_disks() {
+	local -a have
+	local i line name rest used=" "
+	mapfile -t have < <(disk_list)
+	DISK=()
+	MISSING=()
+	for i in "${!EXPECTED[@]}"; do
+		for line in "${have[@]}"; do
+			name=${line%% *}
+			rest=${line#* }
+			[[ $used == *" $name "* ]] && continue
+			if [[ ${rest// /:} == "${EXPECTED[$i]}" ]]; then
+				DISK[i]=$name
+				used+="$name "
+				break
+			fi
+		done
+		[[ -n ${DISK[i]:-} ]] || MISSING+=("${EXPECTED[$i]}")
+	done
+	EXTRA=()
+	for line in "${have[@]}"; do
+		[[ $used == *" ${line%% *} "* ]] || EXTRA+=("$line")
+	done
+	((${#MISSING[@]} == 0))
+}
+
+# wait_disks SECONDS: the expected disks appear (they normally exist as
+# soon as the module has loaded).
+wait_disks() {
+	poll "$1" match_disks || true
+	udevadm settle --timeout=60 || true
+	match_disks || true
+	echo "disks present (name nsid bytes lbs cache):"
+	disk_list | sed 's/^/  /'
+	((${#MISSING[@]} == 0)) || fail "missing: ${MISSING[*]}"
+}
+
+# Test points: one per expected disk, plus one for unexpected disks.
+check_disks() { # PREFIX
+	local i
+	check "$1_disks_appear" wait_disks 30
+	for i in "${!EXPECTED[@]}"; do
+		check "$1_disk$i" disk_matches "$i"
+	done
+	check "$1_no_extra_disks" no_extra_disks
+}
+
+disk_matches() {
+	local want=${EXPECTED[$1]} nsid
+	if [[ -n ${DISK[$1]:-} ]]; then
+		echo "nsid:bytes:lbs:cache $want is ${DISK[$1]}"
+		return 0
+	fi
+	nsid=${want%%:*}
+	echo "have: $(disk_list | awk -v n="$nsid" '$2 == n { printf "%s ", $0 }')"
+	fail "no disk with nsid:bytes:lbs:cache $want"
+}
+
+no_extra_disks() {
+	((${#EXTRA[@]} == 0)) || fail "unexpected: ${EXTRA[*]}"
+}
+
+# Field N (1 nsid, 2 bytes, 3 lbs, 4 cache) of expected disk I.
+expect_field() { echo "${EXPECTED[$1]}" | cut -d: -f"$2"; }
+
+# --- I/O ------------------------------------------------------------------
+
+# fio_verify DISK FIO-ARGS...: write, then read back and verify every block
+# (crc32c, abort on the first mismatch).
+fio_verify() {
+	local dev=$1 out rc=0
+	shift
+	[[ -n $dev && -b /dev/$dev ]] || fail "no block device '/dev/$dev'" || return 1
+	out=$(mktemp)
+	fio --name=verify --filename="/dev/$dev" --direct=1 --ioengine=io_uring \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 --eta=never \
+		--group_reporting "$@" >"$out" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		tail -n 30 "$out"
+		rm -f "$out"
+		fail "fio exited with status $rc"
+		return 1
+	fi
+	grep -E 'err=|READ:|WRITE:' "$out" || true
+	rm -f "$out"
+}
+
+# Random bytes of LEN MiB written with O_DIRECT at byte OFFSET; the sha256
+# goes to FILE.
+raw_write() { # DISK OFFSET LEN_MiB FILE
+	local src
+	src=$(mktemp)
+	head -c $(($3 << 20)) /dev/urandom >"$src"
+	sha256sum <"$src" | cut -d' ' -f1 >"$4"
+	dd if="$src" of="/dev/$1" bs=1M seek="$2" oflag=direct,seek_bytes conv=fsync status=none ||
+		{ rm -f "$src"; fail "dd to /dev/$1 failed"; return 1; }
+	rm -f "$src"
+	echo "wrote $3 MiB at byte $2 of $1: $(<"$4")"
+}
+
+raw_verify() { # DISK OFFSET LEN_MiB FILE
+	local sum
+	[[ -b /dev/$1 ]] || fail "no block device '/dev/$1'" || return 1
+	sum=$(dd if="/dev/$1" bs=1M skip="$2" count="$3" iflag=direct,skip_bytes status=none |
+		sha256sum | cut -d' ' -f1) || fail "reading /dev/$1 failed" || return 1
+	echo "read $3 MiB at byte $2 of $1: $sum"
+	[[ $sum == "$(<"$4")" ]] || fail "data at byte $2 of $1 differs from what was written"
+}
+
+# --- kernel log -------------------------------------------------------------
+
+dmesg_mark() {
+	MARK="lab-mark-$SUITE-$$-$RANDOM"
+	echo "<5>$MARK" >/dev/kmsg
+}
+
+# The kernel log since the mark, raw: "<prio>[time] text".
+dmesg_since() { dmesg -r | sed -n "/$MARK/,\$p" | sed 1d; }
+
+BAD_LOG='\<(WARNING|BUG|Oops|KFENCE)\>|hung task|Call Trace'
+
+dmesg_clean() {
+	local bad
+	bad=$(dmesg_since | grep -E "$BAD_LOG" || true)
+	[[ -z $bad ]] && return 0
+	echo "$bad" | head -n 20
+	fail "kernel log has $(echo "$bad" | wc -l) bad line(s) since the suite began"
+}

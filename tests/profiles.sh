@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Device profiles: one function per profile, sourced by scripts/lab.sh.
+# A profile adds to
+#   QEMU_ARGS   devices and backing drives (raw files in $RUN_DIR)
+#   KARGS       extra kernel command line arguments
+#   EXPECT      the disks the guest must find, "nsid:bytes:lbs:cache",
+#               first namespace first; cache is wb (volatile write cache
+#               reported) or wt
+#   GUEST_ENV   other facts for the suites, NAME=value
+# Every controller gets a distinct serial.  PROFILES lists them in the
+# order of the README table.
+
+# shellcheck disable=SC2034 # the arrays are read by lab.sh
+PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu hotplug nons meta)
+
+MiB=$((1 << 20))
+GiB=$((1 << 30))
+
+# raw_disk ID BYTES: a fresh sparse raw file; discard=unmap makes
+# discarded blocks read back as zeroes.
+raw_disk() {
+	truncate -s "$2" "$RUN_DIR/$1.img"
+	QEMU_ARGS+=(-drive "file=$RUN_DIR/$1.img,if=none,id=$1,format=raw,discard=unmap")
+}
+
+expect() { EXPECT+=("$1:$2:$3:${4:-wb}"); }
+
+# ctrl1 [NVME_PROPS [LBS [CACHE]]]: one controller, one 1 GiB namespace.
+ctrl1() {
+	raw_disk d0 "$GiB"
+	QEMU_ARGS+=(-device "nvme,serial=lab-$PROFILE-0,drive=d0${1:+,$1}")
+	expect 1 "$GiB" "${2:-512}" "${3:-wb}"
+	GUEST_ENV+=(EXPECT_CTRLS=1)
+}
+
+profile_default() { ctrl1; }
+
+profile_lba4k() { ctrl1 logical_block_size=4096,physical_block_size=4096 4096; }
+
+# 2^1 pages: every request over 8 KiB must be split.
+profile_mdts1() { ctrl1 mdts=1; }
+
+# No transfer limit: large requests need long PRP lists.
+profile_mdts0() { ctrl1 mdts=0; }
+
+# One I/O queue pair and one MSI-X vector shared with the admin queue.
+profile_oneq() {
+	ctrl1 max_ioqpairs=1,msix_qsize=1
+	GUEST_ENV+=(EXPECT_HWQ=1)
+}
+
+profile_multins() {
+	raw_disk d1 "$GiB"
+	raw_disk d2 $((512 * MiB))
+	raw_disk d3 $((256 * MiB))
+	QEMU_ARGS+=(-device "nvme,id=c0,serial=lab-multins-0"
+		-device "nvme-ns,bus=c0,drive=d1,nsid=1"
+		-device "nvme-ns,bus=c0,drive=d2,nsid=2,logical_block_size=4096,physical_block_size=4096"
+		-device "nvme-ns,bus=c0,drive=d3,nsid=3")
+	expect 1 "$GiB" 512
+	expect 2 $((512 * MiB)) 4096
+	expect 3 $((256 * MiB)) 512
+	GUEST_ENV+=(EXPECT_CTRLS=1)
+}
+
+profile_twoctrl() {
+	raw_disk d0 "$GiB"
+	raw_disk d1 $((512 * MiB))
+	QEMU_ARGS+=(-device "nvme,serial=lab-twoctrl-0,drive=d0"
+		-device "nvme,serial=lab-twoctrl-1,drive=d1")
+	expect 1 "$GiB" 512
+	expect 1 $((512 * MiB)) 512
+	GUEST_ENV+=(EXPECT_CTRLS=2)
+}
+
+# Controller memory buffer; a driver may ignore it but must not break.
+profile_cmb() { ctrl1 cmb_size_mb=64; }
+
+# No volatile write cache: the disk must report write through.
+profile_nowc() { ctrl1 write-cache=off 512 wt; }
+
+# DMA through an emulated VT-d in strict mode: a DMA to an address the
+# driver did not map faults.  Interrupt remapping needs a split irqchip,
+# which TCG does not have, so it stays off.
+profile_iommu() {
+	QEMU_ARGS+=(-device "intel-iommu,intremap=off")
+	ctrl1
+	KARGS+=(intel_iommu=on iommu.strict=1)
+	GUEST_ENV+=(EXPECT_IOMMU=1)
+}
+
+# Controller behind a hot-pluggable root port; lab.sh always exposes the
+# monitor at $RUN_DIR/monitor.sock (LAB_MONITOR) for device_del/device_add.
+profile_hotplug() {
+	QEMU_ARGS+=(-device "pcie-root-port,id=rp0,slot=1,chassis=1")
+	raw_disk d0 "$GiB"
+	QEMU_ARGS+=(-device "nvme,serial=lab-hotplug-0,drive=d0,bus=rp0")
+	expect 1 "$GiB" 512
+	GUEST_ENV+=(EXPECT_CTRLS=1)
+}
+
+# A controller with no namespace at all.
+profile_nons() {
+	QEMU_ARGS+=(-device "nvme,serial=lab-nons-0")
+	GUEST_ENV+=(EXPECT_CTRLS=1)
+}
+
+# nsid 1 plain, nsid 2 with 8 bytes of separate metadata per block
+# (ms=8, mset=0, no protection information).
+profile_meta() {
+	raw_disk d1 "$GiB"
+	raw_disk d2 $((256 * MiB))
+	QEMU_ARGS+=(-device "nvme,id=c0,serial=lab-meta-0"
+		-device "nvme-ns,bus=c0,drive=d1,nsid=1"
+		-device "nvme-ns,bus=c0,drive=d2,nsid=2,ms=8,mset=0,pi=0")
+	expect 1 "$GiB" 512
+	GUEST_ENV+=(EXPECT_CTRLS=1 META_NSID=2)
+}
