@@ -6,7 +6,9 @@
 #   make lint       W=1 -Werror, sparse, checkpatch, kernel-doc, Kconfig
 #   make run        boot a guest, load cnvme, show it working
 #   make check      every suite on every device profile
+#                   (DRIVER=stock, SUITES=, PROFILES= narrow it down)
 #   make clean      remove every build product
+#   make distclean  also remove build/ (cached guest kernel and image)
 
 # The running kernel's build tree when it exists, else Debian's 6.12 headers.
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
@@ -15,7 +17,7 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 DRIVER ?= cnvme
 export KDIR DRIVER
 
-.PHONY: all modules lint run check clean help
+.PHONY: all modules lint run check clean distclean help host-setup guest-image lab-deps
 
 all: modules
 
@@ -28,12 +30,35 @@ lint:
 	@test -n "$(KDIR)" || { echo "no kernel build tree: run scripts/host-setup.sh or set KDIR=" >&2; exit 1; }
 	$(CURDIR)/scripts/lint.sh
 
+# The lab (README.md "The lab"): scripts/lab.sh SUITE PROFILE boots one
+# guest; these targets prepare the host, the guest and the module first.
+host-setup:
+	scripts/host-setup.sh
+
+guest-image: host-setup
+	scripts/guest-image.sh >/dev/null
+
+# The module is only needed when it is the driver under test.  KDIR may have
+# been empty when this make started on a fresh host (host-setup installs
+# the headers), so let the sub-make look for it again.
+lab-deps: guest-image
+	@if [ "$(DRIVER)" = cnvme ]; then $(if $(KDIR),,env -u KDIR) $(MAKE) modules; fi
+
+run: lab-deps
+	V=1 scripts/lab.sh demo default
+
+check: lab-deps
+	tests/check.sh
+
 clean:
 	@if [ -n "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
-	rm -rf build/obj out
+	rm -rf build/obj build/run out
 	find . -path ./build -prune -o \( -name '*.o' -o -name '*.ko' -o -name '*.mod' \
 		-o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.order' -o -name '*.symvers' \) \
 		-print0 | xargs -0 rm -f
+
+distclean: clean
+	rm -rf build
 
 help:
 	@sed -n 's/^#   //p' Makefile
