@@ -211,6 +211,7 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 				  id->mdts + CNVME_CTRL_PAGE_SHIFT);
 	ctrl->max_hw_sectors = 1U << (max_shift - SECTOR_SHIFT);
 	ctrl->vwc = id->vwc & NVME_CTRL_VWC_PRESENT;
+	ctrl->oncs = le16_to_cpu(id->oncs);
 	ctrl->id_nn = le32_to_cpu(id->nn);
 
 	rtd3 = usecs_to_jiffies(le32_to_cpu(id->rtd3e));
@@ -223,6 +224,41 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 out_free:
 	kfree(id);
 	return ret;
+}
+
+/**
+ * cnvme_admin_identify_nvm - read the NVM command set limits
+ * @ctrl: the controller
+ *
+ * Identify CNS 06h (NVMe 2.0, also offered by some 1.4 controllers)
+ * reports the Dataset Management and Write Zeroes limits.  A controller
+ * that does not know it keeps the limits unreported, which is not an
+ * error.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_admin_identify_nvm(struct cnvme_ctrl *ctrl)
+{
+	struct nvme_command cmd = { };
+	struct nvme_id_ctrl_nvm *id;
+	int ret;
+
+	if (!(ctrl->oncs & (NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES)))
+		return 0;
+	id = kzalloc(sizeof(*id), GFP_KERNEL);
+	if (!id)
+		return -ENOMEM;
+	cmd.identify.opcode = nvme_admin_identify;
+	cmd.identify.cns = NVME_ID_CNS_CS_CTRL;
+	cmd.identify.csi = NVME_CSI_NVM;
+	ret = cnvme_admin_exec(ctrl, &cmd, id, sizeof(*id), NULL);
+	if (!ret) {
+		ctrl->dmrl = id->dmrl;
+		ctrl->dmrsl = le32_to_cpu(id->dmrsl);
+		ctrl->wzsl = id->wzsl;
+	}
+	kfree(id);
+	return ret < 0 ? ret : 0;
 }
 
 static int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count)

@@ -159,6 +159,7 @@ enum {
  * @disk: the block device
  * @nsid: namespace identifier
  * @lba_shift: log2 of the logical block size
+ * @deac: Write Zeroes may deallocate, and deallocated blocks read as zeroes
  */
 struct cnvme_ns {
 	struct list_head list;
@@ -166,6 +167,7 @@ struct cnvme_ns {
 	struct gendisk *disk;
 	u32 nsid;
 	u8 lba_shift;
+	bool deac;
 };
 
 /**
@@ -196,6 +198,10 @@ struct cnvme_ns {
  * @max_hw_sectors: transfer limit in 512-byte sectors
  * @shutdown_timeout: how long CC.SHN may take, in jiffies
  * @ready_timeout: how long CSTS.RDY may take to change, in jiffies
+ * @oncs: Optional NVM Command Support from Identify Controller
+ * @dmrl: most ranges in one Dataset Management command, 0 if unreported
+ * @dmrsl: most logical blocks in one range, 0 if unreported
+ * @wzsl: Write Zeroes size limit (power of two, in 4 KiB units), 0 if none
  * @vwc: the controller has a volatile write cache
  * @serial: Serial Number, NUL terminated
  * @model: Model Number, NUL terminated
@@ -233,6 +239,10 @@ struct cnvme_ctrl {
 	u32 max_hw_sectors;
 	unsigned long shutdown_timeout;
 	unsigned long ready_timeout;
+	u16 oncs;
+	u8 dmrl;
+	u32 dmrsl;
+	u8 wzsl;
 	bool vwc;
 	char serial[21];
 	char model[41];
@@ -269,6 +279,7 @@ int cnvme_admin_exec(struct cnvme_ctrl *ctrl, struct nvme_command *cmd,
 		     void *buf, unsigned int len, union nvme_result *result);
 int cnvme_identify(struct cnvme_ctrl *ctrl, u8 cns, u32 nsid, void *buf);
 int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl);
+int cnvme_admin_identify_nvm(struct cnvme_ctrl *ctrl);
 int cnvme_io_queues_create(struct cnvme_ctrl *ctrl);
 void cnvme_io_queues_delete(struct cnvme_ctrl *ctrl);
 void cnvme_io_queues_free(struct cnvme_ctrl *ctrl);

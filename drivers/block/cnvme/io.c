@@ -259,15 +259,83 @@ static inline blk_status_t cnvme_setup_rw(struct cnvme_ns *ns,
 	return BLK_STS_OK;
 }
 
-static inline blk_status_t cnvme_setup_cmd(struct cnvme_ns *ns,
-					   struct request *rq,
-					   struct nvme_command *cmd)
+/*
+ * Dataset Management (deallocate): one range per bio.  The range array
+ * goes into the request slot's PRP list page, which is coherent DMA
+ * memory already, so nothing has to be allocated or mapped.
+ */
+static blk_status_t cnvme_setup_discard(struct cnvme_ctrl *ctrl,
+					struct cnvme_ns *ns, struct request *rq,
+					struct cnvme_iod *iod)
 {
+	struct nvme_command *cmd = &iod->cmd;
+	struct nvme_dsm_range *range;
+	unsigned int n = 0;
+	struct bio *bio;
+
+	range = (struct nvme_dsm_range *)cnvme_list_page(ctrl, iod, 0);
+	if (!range)
+		return BLK_STS_RESOURCE;
+	__rq_for_each_bio(bio, rq) {
+		if (unlikely(n == NVME_DSM_MAX_RANGES)) {
+			dev_err_ratelimited(ctrl->dev, "discard with more than %u ranges\n",
+					    NVME_DSM_MAX_RANGES);
+			return BLK_STS_IOERR;
+		}
+		range[n].cattr = 0;
+		range[n].nlb = cpu_to_le32(bio->bi_iter.bi_size >> ns->lba_shift);
+		range[n].slba = cpu_to_le64(bio->bi_iter.bi_sector >>
+					    (ns->lba_shift - SECTOR_SHIFT));
+		n++;
+	}
+	if (unlikely(!n))
+		return BLK_STS_IOERR;
+
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->dsm.opcode = nvme_cmd_dsm;
+	cmd->dsm.nsid = cpu_to_le32(ns->nsid);
+	cmd->dsm.nr = cpu_to_le32(n - 1);
+	cmd->dsm.attributes = cpu_to_le32(NVME_DSMGMT_AD);
+	cmd->dsm.dptr.prp1 = cpu_to_le64(iod->list_dma[0]);
+	return BLK_STS_OK;
+}
+
+static inline blk_status_t cnvme_setup_write_zeroes(struct cnvme_ns *ns,
+						    struct request *rq,
+						    struct nvme_command *cmd)
+{
+	u16 control = 0;
+
+	/* Deallocating is cheaper when the blocks then read as zeroes. */
+	if (ns->deac && !(rq->cmd_flags & REQ_NOUNMAP))
+		control |= NVME_WZ_DEAC;
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->write_zeroes.opcode = nvme_cmd_write_zeroes;
+	cmd->write_zeroes.nsid = cpu_to_le32(ns->nsid);
+	cmd->write_zeroes.slba = cpu_to_le64(blk_rq_pos(rq) >>
+					     (ns->lba_shift - SECTOR_SHIFT));
+	cmd->write_zeroes.length =
+		cpu_to_le16((blk_rq_bytes(rq) >> ns->lba_shift) - 1);
+	cmd->write_zeroes.control = cpu_to_le16(control);
+	return BLK_STS_OK;
+}
+
+static inline blk_status_t cnvme_setup_cmd(struct cnvme_ctrl *ctrl,
+					   struct cnvme_ns *ns,
+					   struct request *rq,
+					   struct cnvme_iod *iod)
+{
+	struct nvme_command *cmd = &iod->cmd;
+
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
 		return cnvme_setup_rw(ns, rq, cmd, nvme_cmd_read);
 	case REQ_OP_WRITE:
 		return cnvme_setup_rw(ns, rq, cmd, nvme_cmd_write);
+	case REQ_OP_DISCARD:
+		return cnvme_setup_discard(ctrl, ns, rq, iod);
+	case REQ_OP_WRITE_ZEROES:
+		return cnvme_setup_write_zeroes(ns, rq, cmd);
 	case REQ_OP_FLUSH:
 		memset(cmd, 0, sizeof(*cmd));
 		cmd->common.opcode = nvme_cmd_flush;
@@ -293,13 +361,14 @@ static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
 	if (unlikely(!test_bit(CNVME_Q_LIVE, &q->flags)))
 		return BLK_STS_IOERR;
 
-	ret = cnvme_setup_cmd(hctx->queue->queuedata, rq, &iod->cmd);
+	iod->mapped = CNVME_MAP_NONE;
+	iod->status = 0;
+	ret = cnvme_setup_cmd(q->ctrl, hctx->queue->queuedata, rq, iod);
 	if (unlikely(ret))
 		return ret;
 
-	iod->mapped = CNVME_MAP_NONE;
-	iod->status = 0;
-	if (blk_rq_nr_phys_segments(rq)) {
+	/* A discard's segments are its ranges, not data to map. */
+	if (blk_rq_nr_phys_segments(rq) && req_op(rq) != REQ_OP_DISCARD) {
 		ret = cnvme_map_data(q->ctrl, rq, iod);
 		if (ret)
 			return ret;

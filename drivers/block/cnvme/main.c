@@ -193,6 +193,9 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = cnvme_admin_identify_ctrl(ctrl);
 	if (ret)
 		goto out_stop_ctrl;
+	ret = cnvme_admin_identify_nvm(ctrl);
+	if (ret)
+		goto out_stop_ctrl;
 	ret = cnvme_io_queues_create(ctrl);
 	if (ret)
 		goto out_stop_ctrl;

@@ -63,6 +63,40 @@ static u8 cnvme_ns_lba_shift(struct cnvme_ctrl *ctrl, u32 nsid,
 	return ds;
 }
 
+/*
+ * Discard is Dataset Management (deallocate) with up to 256 ranges, each
+ * range at most DMRSL blocks; Write Zeroes moves no data, so it is bounded
+ * by WZSL when reported, else by MDTS, and always by the 16-bit block
+ * count of the command.
+ */
+static void cnvme_ns_set_discard_limits(struct cnvme_ctrl *ctrl,
+					struct cnvme_ns *ns,
+					const struct nvme_id_ns *id,
+					struct queue_limits *lim)
+{
+	u8 shift = ns->lba_shift;
+	u64 sectors;
+
+	if (ctrl->oncs & NVME_CTRL_ONCS_DSM) {
+		sectors = ctrl->dmrsl ? (u64)ctrl->dmrsl << (shift - SECTOR_SHIFT) :
+			  UINT_MAX;
+		lim->max_hw_discard_sectors = min_t(u64, sectors, UINT_MAX);
+		lim->max_discard_segments = ctrl->dmrl ?: NVME_DSM_MAX_RANGES;
+		lim->discard_granularity = 1U << shift;
+	}
+
+	if (ctrl->oncs & NVME_CTRL_ONCS_WRITE_ZEROES) {
+		sectors = ctrl->wzsl ?
+			  1ULL << (ctrl->wzsl + CNVME_CTRL_PAGE_SHIFT - SECTOR_SHIFT) :
+			  ctrl->max_hw_sectors;
+		sectors = min_t(u64, sectors, ((u64)U16_MAX + 1) << (shift - SECTOR_SHIFT));
+		lim->max_write_zeroes_sectors = sectors;
+	}
+
+	/* DLFEAT 001b: deallocated blocks read as zeroes; bit 3: DEAC works. */
+	ns->deac = (id->dlfeat & 0x7) == 0x1 && (id->dlfeat & 0x8);
+}
+
 static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid)
 {
 	struct queue_limits lim = {
@@ -109,6 +143,7 @@ static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid)
 	lim.io_min = 1U << shift;
 	if (ctrl->vwc)
 		lim.features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+	cnvme_ns_set_discard_limits(ctrl, ns, id, &lim);
 
 	disk = blk_mq_alloc_disk(&ctrl->tagset, &lim, ns);
 	if (IS_ERR(disk)) {
