@@ -67,7 +67,7 @@ KVER=$(lab_kver) || setup_error "no linux-headers-6.12-amd64: run scripts/host-s
 KDIR=$(lab_kernel_dir "$KVER")
 [[ -f $KDIR/.ready ]] || setup_error "no guest kernel: run scripts/host-setup.sh"
 GUEST=$(lab_guest_dir "$KVER")
-if [[ ! -f $GUEST/.ready ]]; then
+if [[ ! -f $GUEST/.ready || ! -f $GUEST/root.img || ! -f $GUEST/initramfs.cpio.gz ]]; then
 	GUEST=$("$LAB_ROOT/scripts/guest-image.sh") || setup_error "guest image build failed"
 fi
 

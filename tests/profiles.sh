@@ -78,8 +78,11 @@ profile_twoctrl() {
 # Controller memory buffer; a driver may ignore it but must not break.
 profile_cmb() { ctrl1 cmb_size_mb=64; }
 
-# No volatile write cache: the disk must report write through.
-profile_nowc() { ctrl1 write-cache=off 512 wt; }
+# Backend write cache off: every write is stable when it completes and
+# Get Features (Volatile Write Cache) reads "disabled".  QEMU 7.2 still sets
+# VWC in Identify Controller, so the disk itself stays "write back" (the
+# stock driver reports exactly that).
+profile_nowc() { ctrl1 write-cache=off 512 wb; }
 
 # DMA through an emulated VT-d in strict mode: a DMA to an address the
 # driver did not map faults.  Interrupt remapping needs a split irqchip,
