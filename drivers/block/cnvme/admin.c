@@ -11,8 +11,37 @@
 #include "cnvme.h"
 
 /**
+ * cnvme_admin_enable - point the controller at the admin queue, enable it
+ * @ctrl: the controller, disabled, with the admin rings allocated
+ *
+ * The rings start empty.  Used at probe and by a reset, which keeps the
+ * rings, the interrupt and the request queue of the admin queue.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_admin_enable(struct cnvme_ctrl *ctrl)
+{
+	struct cnvme_queue *q = &ctrl->queues[0];
+	u32 aqa = (CNVME_AQ_DEPTH - 1) | (CNVME_AQ_DEPTH - 1) << 16;
+	int ret;
+
+	cnvme_q_init(q, q->cq_vector);
+	writel(aqa, ctrl->bar + NVME_REG_AQA);
+	lo_hi_writeq(q->sq_dma_addr, ctrl->bar + NVME_REG_ASQ);
+	lo_hi_writeq(q->cq_dma_addr, ctrl->bar + NVME_REG_ACQ);
+	ret = cnvme_ctrl_enable(ctrl);
+	if (ret)
+		return ret;
+	set_bit(CNVME_Q_LIVE, &q->flags);
+	return 0;
+}
+
+/**
  * cnvme_admin_init - create the admin queue and enable the controller
  * @ctrl: the controller, mapped, with one interrupt vector allocated
+ *
+ * The transfer limit starts at one page; cnvme_admin_identify_ctrl()
+ * raises it to MDTS for passthrough commands.
  *
  * Return: 0 or a negative errno; on error nothing is left to undo.
  */
@@ -26,7 +55,6 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	};
 	struct blk_mq_tag_set *set = &ctrl->admin_tagset;
 	struct cnvme_queue *q = &ctrl->queues[0];
-	u32 aqa = (CNVME_AQ_DEPTH - 1) | (CNVME_AQ_DEPTH - 1) << 16;
 	int ret;
 
 	ret = cnvme_ctrl_disable(ctrl);
@@ -37,9 +65,6 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	if (ret)
 		return ret;
 	cnvme_q_init(q, 0);
-	writel(aqa, ctrl->bar + NVME_REG_AQA);
-	lo_hi_writeq(q->sq_dma_addr, ctrl->bar + NVME_REG_ASQ);
-	lo_hi_writeq(q->cq_dma_addr, ctrl->bar + NVME_REG_ACQ);
 
 	ret = cnvme_q_request_irq(q);
 	if (ret) {
@@ -67,10 +92,9 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 		goto out_free_tagset;
 	}
 
-	ret = cnvme_ctrl_enable(ctrl);
+	ret = cnvme_admin_enable(ctrl);
 	if (ret)
 		goto out_destroy_queue;
-	set_bit(CNVME_Q_LIVE, &q->flags);
 	return 0;
 
 out_destroy_queue:
@@ -89,6 +113,10 @@ out_free_queue:
 /**
  * cnvme_admin_exit - undo cnvme_admin_init()
  * @ctrl: the controller, already disabled or shut down
+ *
+ * The request queue is destroyed, so new requests fail with -ENODEV, but
+ * not freed: an open controller node may still look at it.  The release
+ * of the controller device drops it.
  */
 void cnvme_admin_exit(struct cnvme_ctrl *ctrl)
 {
@@ -96,8 +124,6 @@ void cnvme_admin_exit(struct cnvme_ctrl *ctrl)
 
 	cnvme_q_suspend(q);
 	blk_mq_destroy_queue(ctrl->admin_q);
-	blk_put_queue(ctrl->admin_q);
-	ctrl->admin_q = NULL;
 	blk_mq_free_tag_set(&ctrl->admin_tagset);
 	cnvme_q_free_irq(q);
 	cnvme_q_free(ctrl, 0);
@@ -131,6 +157,7 @@ int cnvme_admin_exec(struct cnvme_ctrl *ctrl, struct nvme_command *cmd,
 		return PTR_ERR(rq);
 	iod = blk_mq_rq_to_pdu(rq);
 	iod->cmd = *cmd;
+	iod->flags = 0;
 	iod->status = 0;
 	rq->timeout = cnvme_admin_timeout * HZ;
 
@@ -178,13 +205,50 @@ static void cnvme_copy_id_string(char *dst, const char *src, size_t len)
 	strim(dst);
 }
 
+/*
+ * The subsystem NQN as reported, or for controllers without one a name
+ * made of the vendor IDs, serial and model, exactly as the stock driver
+ * makes it up, so that both drivers show the same subsystem.
+ */
+static void cnvme_init_subnqn(struct cnvme_ctrl *ctrl,
+			      const struct nvme_id_ctrl *id)
+{
+	size_t len = strnlen(id->subnqn, NVMF_NQN_SIZE);
+	int off;
+
+	if (len > 0 && len < NVMF_NQN_SIZE) {
+		strscpy(ctrl->subnqn, id->subnqn, NVMF_NQN_SIZE);
+		return;
+	}
+	if (ctrl->vs >= NVME_VS(1, 2, 1))
+		dev_warn(ctrl->dev, "missing or invalid SUBNQN field\n");
+	off = snprintf(ctrl->subnqn, NVMF_NQN_SIZE,
+		       "nqn.2014.08.org.nvmexpress:%04x%04x",
+		       le16_to_cpu(id->vid), le16_to_cpu(id->ssvid));
+	memcpy(ctrl->subnqn + off, id->sn, sizeof(id->sn));
+	off += sizeof(id->sn);
+	memcpy(ctrl->subnqn + off, id->mn, sizeof(id->mn));
+	off += sizeof(id->mn);
+	memset(ctrl->subnqn + off, 0, NVMF_NQN_SIZE - off);
+}
+
+/* Passthrough commands may be as large as I/O: raise the admin limit. */
+static int cnvme_admin_set_limits(struct cnvme_ctrl *ctrl)
+{
+	struct queue_limits lim = queue_limits_start_update(ctrl->admin_q);
+
+	lim.max_hw_sectors = ctrl->max_hw_sectors;
+	return queue_limits_commit_update(ctrl->admin_q, &lim);
+}
+
 /**
  * cnvme_admin_identify_ctrl - read and apply Identify Controller
  * @ctrl: the controller
  *
  * Sets the transfer limit (MDTS, capped by what cnvme's PRP lists can
- * describe), the write cache flag, the namespace count, the shutdown
- * timeout (RTD3E) and the identification strings.
+ * describe) of the I/O and admin queues, the write cache flag, the
+ * namespace count, the shutdown timeout (RTD3E), the identification
+ * strings and what sysfs shows of the controller.
  *
  * Return: 0 or a negative errno.
  */
@@ -221,6 +285,20 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 	cnvme_copy_id_string(ctrl->serial, id->sn, sizeof(id->sn));
 	cnvme_copy_id_string(ctrl->model, id->mn, sizeof(id->mn));
 	cnvme_copy_id_string(ctrl->firmware_rev, id->fr, sizeof(id->fr));
+	memcpy(ctrl->id_sn, id->sn, sizeof(ctrl->id_sn));
+	memcpy(ctrl->id_mn, id->mn, sizeof(ctrl->id_mn));
+	memcpy(ctrl->id_fr, id->fr, sizeof(ctrl->id_fr));
+	ctrl->vid = le16_to_cpu(id->vid);
+	ctrl->ssvid = le16_to_cpu(id->ssvid);
+	ctrl->cntlid = le16_to_cpu(id->cntlid);
+	ctrl->cmic = id->cmic;
+	ctrl->cntrltype = id->cntrltype;
+	ctrl->lpa = id->lpa;
+	/* Byte or dword aligned SGLs; cnvme uses them for user I/O. */
+	ctrl->sgls = le32_to_cpu(id->sgls) & 0x3;
+	cnvme_init_subnqn(ctrl, id);
+
+	ret = cnvme_admin_set_limits(ctrl);
 out_free:
 	kfree(id);
 	return ret;
@@ -261,7 +339,70 @@ int cnvme_admin_identify_nvm(struct cnvme_ctrl *ctrl)
 	return ret < 0 ? ret : 0;
 }
 
-static int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count)
+/**
+ * cnvme_admin_effects - learn which commands exist and what they change
+ * @ctrl: the controller, identified
+ *
+ * Reads the Commands Supported and Effects log when Identify Controller
+ * says there is one; else every command counts as unsupported, which
+ * leaves passthrough to CAP_SYS_ADMIN.  Effects the specification gives
+ * some commands are added either way: Format NVM and Sanitize change
+ * logical blocks and need exclusive access, Write, Write Zeroes and Write
+ * Uncorrectable change logical blocks.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_admin_effects(struct cnvme_ctrl *ctrl)
+{
+	struct nvme_effects_log *log;
+	struct nvme_command cmd = { };
+	u32 numd = sizeof(*log) / sizeof(u32) - 1;
+	int ret;
+
+	log = kzalloc(sizeof(*log), GFP_KERNEL);
+	if (!log)
+		return -ENOMEM;
+	if (ctrl->lpa & NVME_CTRL_LPA_CMD_EFFECTS_LOG) {
+		cmd.get_log_page.opcode = nvme_admin_get_log_page;
+		cmd.get_log_page.lid = NVME_LOG_CMD_EFFECTS;
+		cmd.get_log_page.numdl = cpu_to_le16(numd & 0xffff);
+		cmd.get_log_page.numdu = cpu_to_le16(numd >> 16);
+		cmd.get_log_page.csi = NVME_CSI_NVM;
+		ret = cnvme_admin_exec(ctrl, &cmd, log, sizeof(*log), NULL);
+		if (ret < 0) {
+			kfree(log);
+			return ret;
+		}
+		if (ret) {
+			dev_warn(ctrl->dev, "Commands Supported and Effects log failed: %#x\n",
+				 ret);
+			memset(log, 0, sizeof(*log));
+		}
+	}
+
+	log->acs[nvme_admin_format_nvm] |=
+		cpu_to_le32(NVME_CMD_EFFECTS_LBCC | NVME_CMD_EFFECTS_NCC |
+			    NVME_CMD_EFFECTS_CSE_MASK);
+	log->acs[nvme_admin_sanitize_nvm] |=
+		cpu_to_le32(NVME_CMD_EFFECTS_LBCC | NVME_CMD_EFFECTS_CSE_MASK);
+	/* Exclusivity would not help Security Receive: admin queue only. */
+	log->acs[nvme_admin_security_recv] &=
+		cpu_to_le32(~NVME_CMD_EFFECTS_CSE_MASK);
+	log->iocs[nvme_cmd_write] |= cpu_to_le32(NVME_CMD_EFFECTS_LBCC);
+	log->iocs[nvme_cmd_write_zeroes] |= cpu_to_le32(NVME_CMD_EFFECTS_LBCC);
+	log->iocs[nvme_cmd_write_uncor] |= cpu_to_le32(NVME_CMD_EFFECTS_LBCC);
+	ctrl->effects = log;
+	return 0;
+}
+
+/**
+ * cnvme_set_queue_count - Set Features (Number of Queues)
+ * @ctrl: the controller, with a live admin queue
+ * @count: I/O queue pairs wanted; on return, those granted (never more)
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count)
 {
 	struct nvme_command cmd = { };
 	union nvme_result res;
@@ -321,6 +462,44 @@ static int cnvme_delete_queue(struct cnvme_ctrl *ctrl, u8 opcode, u16 qid)
 	return cnvme_admin_exec(ctrl, &cmd, NULL, 0, NULL);
 }
 
+/* Create the CQ, then the SQ of I/O queue @q on the device. */
+static int cnvme_io_queue_create_dev(struct cnvme_ctrl *ctrl,
+				     struct cnvme_queue *q)
+{
+	int ret;
+
+	ret = cnvme_create_cq(ctrl, q);
+	if (ret)
+		return ret;
+	ret = cnvme_create_sq(ctrl, q);
+	if (ret)
+		cnvme_delete_queue(ctrl, nvme_admin_delete_cq, q->qid);
+	return ret;
+}
+
+/**
+ * cnvme_create_io_queue - create I/O queue @qid again after a reset
+ * @ctrl: the controller, enabled, with a live admin queue
+ * @qid: the queue, whose rings and interrupt handler cnvme kept
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_create_io_queue(struct cnvme_ctrl *ctrl, u16 qid)
+{
+	struct cnvme_queue *q = &ctrl->queues[qid];
+	int ret;
+
+	cnvme_q_init(q, q->cq_vector);
+	ret = cnvme_io_queue_create_dev(ctrl, q);
+	if (ret) {
+		dev_err(ctrl->dev, "cannot create I/O queue %u again: %d\n",
+			qid, ret);
+		return ret > 0 ? -EIO : ret;
+	}
+	set_bit(CNVME_Q_LIVE, &q->flags);
+	return 0;
+}
+
 /* Bring up I/O queue @qid on the device; undone by cnvme_io_queue_down(). */
 static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector)
 {
@@ -332,12 +511,9 @@ static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector)
 		return ret;
 	cnvme_q_init(q, vector);
 
-	ret = cnvme_create_cq(ctrl, q);
+	ret = cnvme_io_queue_create_dev(ctrl, q);
 	if (ret)
 		goto out_free;
-	ret = cnvme_create_sq(ctrl, q);
-	if (ret)
-		goto out_delete_cq;
 	ret = cnvme_q_request_irq(q);
 	if (ret)
 		goto out_delete_sq;
@@ -346,7 +522,6 @@ static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector)
 
 out_delete_sq:
 	cnvme_delete_queue(ctrl, nvme_admin_delete_sq, qid);
-out_delete_cq:
 	cnvme_delete_queue(ctrl, nvme_admin_delete_cq, qid);
 out_free:
 	cnvme_q_free(ctrl, qid);

@@ -9,13 +9,17 @@
 #define _CNVME_H
 
 #include <linux/blk-mq.h>
+#include <linux/cdev.h>
+#include <linux/device.h>
 #include <linux/dmapool.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/nvme.h>
 #include <linux/pci.h>
+#include <linux/ratelimit.h>
 #include <linux/scatterlist.h>
 #include <linux/spinlock.h>
+#include <linux/uuid.h>
 #include <linux/workqueue.h>
 
 #define CNVME_NAME		"cnvme"
@@ -51,16 +55,47 @@
 #define CNVME_PRPS_PER_PAGE	(CNVME_CTRL_PAGE_SIZE / sizeof(__le64))
 #define CNVME_MAX_LIST_PAGES	3
 
+/* Minors of each character device region: as many as the stock driver. */
+#define CNVME_MINORS		BIT(MINORBITS)
+
+/**
+ * struct cnvme_names - the names cnvme shows to user space
+ * @ctrl_class: class of the controllers, "nvme" or "cnvme"
+ * @subsys_class: class of the subsystems, "nvme-subsystem" or
+ *	"cnvme-subsystem"
+ * @generic_class: class of the generic namespace nodes, "nvme-generic" or
+ *	"cnvme-generic"
+ * @ctrl: prefix of controller nodes and disks: nvme0, nvme0n1 or cnvme0,
+ *	cnvme0n1
+ * @subsys: prefix of subsystem devices: nvme-subsys0 or cnvme-subsys0
+ * @generic: prefix of generic namespace nodes: ng0n1 or cng0n1
+ * @private: the names are cnvme's own, not the ones of the stock driver
+ *
+ * Chosen once at module load (sysfs.c); no other code asks which set is
+ * in use.
+ */
+struct cnvme_names {
+	struct class ctrl_class;
+	struct class subsys_class;
+	struct class generic_class;
+	const char *ctrl;
+	const char *subsys;
+	const char *generic;
+	bool private;
+};
+
 /**
  * enum cnvme_ctrl_state - lifetime of a controller
  * @CNVME_CTRL_NEW: probe is bringing the controller up
  * @CNVME_CTRL_LIVE: queues are running and namespaces are exposed
+ * @CNVME_CTRL_RESETTING: cnvme_ctrl_reset() is rebuilding the queues
  * @CNVME_CTRL_DELETING: remove has started; no new admin work may begin
  * @CNVME_CTRL_DEAD: the controller failed; every command fails at once
  */
 enum cnvme_ctrl_state {
 	CNVME_CTRL_NEW,
 	CNVME_CTRL_LIVE,
+	CNVME_CTRL_RESETTING,
 	CNVME_CTRL_DELETING,
 	CNVME_CTRL_DEAD,
 };
@@ -124,6 +159,7 @@ struct cnvme_queue {
  * @status: NVMe status field from the completion (phase bit removed)
  * @gen: generation count placed in the command identifier
  * @mapped: how the data buffer is mapped, CNVME_MAP_*
+ * @flags: CNVME_IOD_* bits
  * @nr_list_pages: PRP list pages the current command uses
  * @single_dma: bus address of a single-segment mapping
  * @single_len: length of a single-segment mapping
@@ -138,6 +174,7 @@ struct cnvme_iod {
 	u16 status;
 	u8 gen;
 	u8 mapped;
+	u8 flags;
 	u8 nr_list_pages;
 	dma_addr_t single_dma;
 	u32 single_len;
@@ -152,14 +189,44 @@ enum {
 	CNVME_MAP_SG,
 };
 
+/* Bits of cnvme_iod.flags. */
+enum {
+	CNVME_IOD_USER		= BIT(0),	/* passthrough from user space */
+	CNVME_IOD_CANCELLED	= BIT(1),	/* ended by the driver, not the device */
+	CNVME_IOD_REQUEUE	= BIT(2),	/* requeue instead of ending */
+};
+
+/**
+ * struct cnvme_ns_ids - the identifiers a namespace reports
+ * @eui64: IEEE Extended Unique Identifier, zero if not reported
+ * @nguid: Namespace Globally Unique Identifier, zero if not reported
+ * @uuid: Namespace UUID, null if not reported
+ * @csi: Command Set Identifier
+ */
+struct cnvme_ns_ids {
+	u8 eui64[8];
+	u8 nguid[16];
+	uuid_t uuid;
+	u8 csi;
+};
+
 /**
  * struct cnvme_ns - one namespace exposed as a gendisk
  * @list: entry in cnvme_ctrl.namespaces
- * @ctrl: owning controller
+ * @ctrl: owning controller; the namespace holds a reference on its
+ *	&cnvme_ctrl.ctrl_dev
  * @disk: the block device
  * @nsid: namespace identifier
  * @lba_shift: log2 of the logical block size
  * @deac: Write Zeroes may deallocate, and deallocated blocks read as zeroes
+ * @ids: identifiers from Identify Namespace and its descriptor list
+ * @scan_gen: &cnvme_ctrl.scan_gen of the last scan that found it active
+ * @cdev_device: the generic character device, ng<ctrl>n<nsid>; it holds a
+ *	reference on @disk, so the namespace outlives it
+ * @cdev: character device behind @cdev_device
+ * @cdev_added: @cdev_device is registered
+ * @nuse_rs: rate limit of the Identify behind the nuse attribute
+ * @nuse: Namespace Utilization as last read
  */
 struct cnvme_ns {
 	struct list_head list;
@@ -168,6 +235,43 @@ struct cnvme_ns {
 	u32 nsid;
 	u8 lba_shift;
 	bool deac;
+	struct cnvme_ns_ids ids;
+	unsigned int scan_gen;
+	struct device cdev_device;
+	struct cdev cdev;
+	bool cdev_added;
+	struct ratelimit_state nuse_rs;
+	u64 nuse;
+};
+
+/**
+ * struct cnvme_subsys - an NVM subsystem, the controllers sharing a NQN
+ * @dev: the nvme-subsys<M> class device
+ * @entry: entry in the list of all subsystems (sysfs.c)
+ * @ctrls: controllers of the subsystem, by &cnvme_ctrl.subsys_entry
+ * @subnqn: NVM Subsystem NVMe Qualified Name
+ * @serial: Serial Number of the first controller, as reported (padded)
+ * @model: Model Number of the first controller, as reported (padded)
+ * @firmware_rev: Firmware Revision of the first controller, as reported
+ * @vendor_id: PCI Vendor ID from Identify Controller
+ * @instance: the number in the name, that of the first controller; -1
+ *	until the subsystem holds it
+ * @discovery: a discovery subsystem rather than an NVM subsystem
+ *
+ * Membership changes under the subsystem list lock in sysfs.c; each
+ * member controller holds a reference on @dev.
+ */
+struct cnvme_subsys {
+	struct device dev;
+	struct list_head entry;
+	struct list_head ctrls;
+	char subnqn[NVMF_NQN_SIZE];
+	char serial[20];
+	char model[40];
+	char firmware_rev[8];
+	u16 vendor_id;
+	int instance;
+	bool discovery;
 };
 
 /**
@@ -180,7 +284,15 @@ struct cnvme_ns {
  * @vs: Version register
  * @db_stride: distance between doorbells in units of 32 bits
  * @q_depth: entries per I/O queue
- * @instance: number in the disk names, nvme<instance>n<nsid>
+ * @instance: number in the node names, nvme<instance> and
+ *	nvme<instance>n<nsid>
+ * @ctrl_dev: the nvme<instance> class device; its release frees the
+ *	controller, so open nodes and namespaces keep the memory alive
+ * @cdev: character device of @ctrl_dev
+ * @ctrl_dev_added: @ctrl_dev and @cdev are registered
+ * @subsys: the subsystem this controller belongs to, or NULL
+ * @subsys_entry: entry in &cnvme_subsys.ctrls
+ * @subsys_owns_instance: @instance names the subsystem, which releases it
  * @state_lock: protects @state
  * @state: see enum cnvme_ctrl_state; changed only by cnvme_ctrl_set_state()
  * @queues: admin queue at index 0, then the I/O queues
@@ -192,8 +304,16 @@ struct cnvme_ns {
  * @tagset_ready: @tagset has been allocated
  * @prp_pool: DMA pool of PRP list pages
  * @dead_work: fails everything once the controller is declared dead
+ * @reset_work: resets the controller after a user command timed out
+ * @reset_lock: serialises controller resets and namespace scans
+ * @shutdown_lock: serialises the sequences that disable the controller
+ *	and cancel its commands (reset, dead path, timeout during a reset)
  * @ns_lock: protects @namespaces
  * @namespaces: list of struct cnvme_ns
+ * @scan_gen: generation of the namespace scan, see cnvme_ns_scan()
+ * @effects: Commands Supported and Effects log; zero where the controller
+ *	does not report one, plus the effects cnvme knows
+ * @sgls: the controller takes SGLs for I/O commands
  * @id_nn: Number of Namespaces from Identify Controller
  * @max_hw_sectors: transfer limit in 512-byte sectors
  * @shutdown_timeout: how long CC.SHN may take, in jiffies
@@ -206,6 +326,16 @@ struct cnvme_ns {
  * @serial: Serial Number, NUL terminated
  * @model: Model Number, NUL terminated
  * @firmware_rev: Firmware Revision, NUL terminated
+ * @id_sn: Serial Number as reported, space padded, for sysfs
+ * @id_mn: Model Number as reported, space padded, for sysfs
+ * @id_fr: Firmware Revision as reported, space padded, for sysfs
+ * @subnqn: subsystem NQN, reported or made up as the stock driver does
+ * @vid: PCI Vendor ID from Identify Controller
+ * @ssvid: PCI Subsystem Vendor ID from Identify Controller
+ * @cntlid: Controller ID
+ * @cmic: Controller Multi-Path I/O and Namespace Sharing Capabilities
+ * @cntrltype: Controller Type (0 on controllers before NVMe 1.4)
+ * @lpa: Log Page Attributes
  */
 struct cnvme_ctrl {
 	struct pci_dev *pdev;
@@ -217,6 +347,12 @@ struct cnvme_ctrl {
 	u32 db_stride;
 	u32 q_depth;
 	int instance;
+	struct device ctrl_dev;
+	struct cdev cdev;
+	bool ctrl_dev_added;
+	struct cnvme_subsys *subsys;
+	struct list_head subsys_entry;
+	bool subsys_owns_instance;
 
 	spinlock_t state_lock;	/* @state; taken with interrupts off */
 	enum cnvme_ctrl_state state;
@@ -231,9 +367,15 @@ struct cnvme_ctrl {
 	bool tagset_ready;
 	struct dma_pool *prp_pool;
 	struct work_struct dead_work;
+	struct work_struct reset_work;
+	struct mutex reset_lock;	/* resets and namespace scans */
+	struct mutex shutdown_lock;	/* disable + cancel sequences */
 
 	struct mutex ns_lock;	/* @namespaces membership */
 	struct list_head namespaces;
+	unsigned int scan_gen;
+	struct nvme_effects_log *effects;
+	bool sgls;
 
 	u32 id_nn;
 	u32 max_hw_sectors;
@@ -247,6 +389,16 @@ struct cnvme_ctrl {
 	char serial[21];
 	char model[41];
 	char firmware_rev[9];
+	char id_sn[20];
+	char id_mn[40];
+	char id_fr[8];
+	char subnqn[NVMF_NQN_SIZE];
+	u16 vid;
+	u16 ssvid;
+	u16 cntlid;
+	u8 cmic;
+	u8 cntrltype;
+	u8 lpa;
 };
 
 /* Module parameters (main.c). */
@@ -254,6 +406,38 @@ extern unsigned int cnvme_io_queue_depth;
 extern unsigned int cnvme_io_timeout;
 extern unsigned int cnvme_admin_timeout;
 extern unsigned int cnvme_shutdown_timeout;
+
+/* main.c: the module parameter that picks private names */
+extern bool cnvme_private_names;
+
+/* sysfs.c: names, classes, controller and subsystem devices, attributes */
+extern const struct cnvme_names *cnvme_names;
+extern const struct attribute_group *cnvme_ns_attr_groups[];
+int cnvme_sysfs_init(void);
+void cnvme_sysfs_exit(void);
+int cnvme_instance_alloc(void);
+void cnvme_instance_free(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_dev_init(struct cnvme_ctrl *ctrl);
+int cnvme_ctrl_dev_add(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_dev_del(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_connected_uevent(struct cnvme_ctrl *ctrl);
+
+/* chardev.c: character devices, ioctls and io_uring passthrough */
+int cnvme_chardev_init(void);
+void cnvme_chardev_exit(void);
+dev_t cnvme_ctrl_devt(struct cnvme_ctrl *ctrl);
+int cnvme_ctrl_cdev_add(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_cdev_del(struct cnvme_ctrl *ctrl);
+int cnvme_ns_cdev_add(struct cnvme_ns *ns);
+void cnvme_ns_cdev_del(struct cnvme_ns *ns);
+int cnvme_bdev_ioctl(struct block_device *bdev, blk_mode_t mode,
+		     unsigned int cmd, unsigned long arg);
+
+/* reset.c: controller and subsystem reset */
+int cnvme_ctrl_reset(struct cnvme_ctrl *ctrl);
+int cnvme_subsys_reset(struct cnvme_ctrl *ctrl);
+void cnvme_reset_work(struct work_struct *work);
+void cnvme_reset_timeout(struct cnvme_ctrl *ctrl, struct request *rq);
 
 /* ctrl.c: registers, queues, interrupts */
 bool cnvme_ctrl_set_state(struct cnvme_ctrl *ctrl, enum cnvme_ctrl_state new);
@@ -273,6 +457,7 @@ void cnvme_ctrl_kill(struct cnvme_ctrl *ctrl);
 void cnvme_ctrl_dead_work(struct work_struct *work);
 
 /* admin.c: synchronous admin commands and queue creation */
+int cnvme_admin_enable(struct cnvme_ctrl *ctrl);
 int cnvme_admin_init(struct cnvme_ctrl *ctrl);
 void cnvme_admin_exit(struct cnvme_ctrl *ctrl);
 int cnvme_admin_exec(struct cnvme_ctrl *ctrl, struct nvme_command *cmd,
@@ -280,6 +465,9 @@ int cnvme_admin_exec(struct cnvme_ctrl *ctrl, struct nvme_command *cmd,
 int cnvme_identify(struct cnvme_ctrl *ctrl, u8 cns, u32 nsid, void *buf);
 int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl);
 int cnvme_admin_identify_nvm(struct cnvme_ctrl *ctrl);
+int cnvme_admin_effects(struct cnvme_ctrl *ctrl);
+int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count);
+int cnvme_create_io_queue(struct cnvme_ctrl *ctrl, u16 qid);
 int cnvme_io_queues_create(struct cnvme_ctrl *ctrl);
 void cnvme_io_queues_delete(struct cnvme_ctrl *ctrl);
 void cnvme_io_queues_free(struct cnvme_ctrl *ctrl);
@@ -290,12 +478,15 @@ extern const struct blk_mq_ops cnvme_mq_ops;
 irqreturn_t cnvme_irq(int irq, void *data);
 int cnvme_q_reap(struct cnvme_queue *q);
 void cnvme_cancel_all(struct cnvme_ctrl *ctrl);
+void cnvme_cancel_admin(struct cnvme_ctrl *ctrl);
+void cnvme_requeue_all(struct cnvme_ctrl *ctrl);
 blk_status_t cnvme_status_to_blk(u16 status);
 
 /* ns.c: namespaces and gendisks */
 int cnvme_ns_scan(struct cnvme_ctrl *ctrl);
 void cnvme_ns_remove_all(struct cnvme_ctrl *ctrl);
 void cnvme_ns_mark_dead(struct cnvme_ctrl *ctrl);
+int cnvme_ns_update_nuse(struct cnvme_ns *ns);
 
 /**
  * cnvme_db - address of a doorbell register

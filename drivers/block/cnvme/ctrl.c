@@ -18,8 +18,9 @@
  * @ctrl: the controller
  * @new: the state to enter
  *
- * DEAD is final; DELETING may only become DEAD; NEW and LIVE may become
- * anything.
+ * DEAD is final; DELETING may only become DEAD; only a LIVE controller
+ * can start a reset (RESETTING), which ends LIVE, DELETING or DEAD; NEW
+ * becomes LIVE, DELETING or DEAD.
  *
  * Return: true if the state changed.
  */
@@ -30,19 +31,25 @@ bool cnvme_ctrl_set_state(struct cnvme_ctrl *ctrl, enum cnvme_ctrl_state new)
 
 	spin_lock_irq(&ctrl->state_lock);
 	old = ctrl->state;
-	switch (old) {
+	switch (new) {
 	case CNVME_CTRL_NEW:
+		break;
 	case CNVME_CTRL_LIVE:
-		changed = old != new;
+		changed = old == CNVME_CTRL_NEW || old == CNVME_CTRL_RESETTING;
+		break;
+	case CNVME_CTRL_RESETTING:
+		changed = old == CNVME_CTRL_LIVE;
 		break;
 	case CNVME_CTRL_DELETING:
-		changed = new == CNVME_CTRL_DEAD;
+		changed = old == CNVME_CTRL_NEW || old == CNVME_CTRL_LIVE ||
+			  old == CNVME_CTRL_RESETTING;
 		break;
 	case CNVME_CTRL_DEAD:
+		changed = old != CNVME_CTRL_DEAD;
 		break;
 	}
 	if (changed)
-		ctrl->state = new;
+		WRITE_ONCE(ctrl->state, new);
 	spin_unlock_irq(&ctrl->state_lock);
 	return changed;
 }
@@ -382,6 +389,8 @@ void cnvme_ctrl_dead_work(struct work_struct *work)
 					       dead_work);
 	unsigned int i;
 
+	/* Not while a reset takes the queues down or fails an admin command. */
+	mutex_lock(&ctrl->shutdown_lock);
 	cnvme_ns_mark_dead(ctrl);
 	if (ctrl->tagset_ready)
 		blk_mq_quiesce_tagset(&ctrl->tagset);
@@ -403,4 +412,5 @@ void cnvme_ctrl_dead_work(struct work_struct *work)
 	if (ctrl->tagset_ready)
 		blk_mq_unquiesce_tagset(&ctrl->tagset);
 	blk_mq_unquiesce_queue(ctrl->admin_q);
+	mutex_unlock(&ctrl->shutdown_lock);
 }

@@ -182,6 +182,55 @@ bad_sgl:
 	return BLK_STS_IOERR;
 }
 
+static inline void cnvme_sgl_set(struct nvme_sgl_desc *d, dma_addr_t addr,
+				 u32 len, u8 type)
+{
+	d->addr = cpu_to_le64(addr);
+	d->length = cpu_to_le32(len);
+	memset(d->rsvd, 0, sizeof(d->rsvd));
+	d->type = type << 4;
+}
+
+/*
+ * User passthrough on an I/O queue goes out as an SGL: the descriptors
+ * carry the length of the buffer, so a command that would transfer more
+ * than user space mapped fails on the controller.  With PRPs the
+ * controller would take whatever follows the buffer for more entries.
+ * The segment list goes into the slot's first list page; CNVME_MAX_SEGS
+ * descriptors fit.
+ */
+static blk_status_t cnvme_setup_sgl(struct cnvme_ctrl *ctrl,
+				    struct cnvme_iod *iod,
+				    struct scatterlist *sgl, unsigned int nents,
+				    dma_addr_t dma, u32 len)
+{
+	struct nvme_sgl_desc *list;
+	struct scatterlist *sg;
+	unsigned int i;
+
+	iod->cmd.common.flags |= NVME_CMD_SGL_METABUF;
+	iod->nr_list_pages = 0;
+	if (nents <= 1) {
+		cnvme_sgl_set(&iod->cmd.common.dptr.sgl, dma, len,
+			      NVME_SGL_FMT_DATA_DESC);
+		return BLK_STS_OK;
+	}
+	list = (struct nvme_sgl_desc *)cnvme_list_page(ctrl, iod, 0);
+	if (!list)
+		return BLK_STS_RESOURCE;
+	for_each_sg(sgl, sg, nents, i)
+		cnvme_sgl_set(&list[i], sg_dma_address(sg), sg_dma_len(sg),
+			      NVME_SGL_FMT_DATA_DESC);
+	cnvme_sgl_set(&iod->cmd.common.dptr.sgl, iod->list_dma[0],
+		      nents * sizeof(*list), NVME_SGL_FMT_LAST_SEG_DESC);
+	return BLK_STS_OK;
+}
+
+static inline bool cnvme_use_sgl(struct cnvme_queue *q, struct cnvme_iod *iod)
+{
+	return (iod->flags & CNVME_IOD_USER) && q->qid && q->ctrl->sgls;
+}
+
 static inline void cnvme_unmap_data(struct cnvme_ctrl *ctrl,
 				    struct request *rq, struct cnvme_iod *iod)
 {
@@ -193,9 +242,10 @@ static inline void cnvme_unmap_data(struct cnvme_ctrl *ctrl,
 	iod->mapped = CNVME_MAP_NONE;
 }
 
-static blk_status_t cnvme_map_data(struct cnvme_ctrl *ctrl, struct request *rq,
+static blk_status_t cnvme_map_data(struct cnvme_queue *q, struct request *rq,
 				   struct cnvme_iod *iod)
 {
+	struct cnvme_ctrl *ctrl = q->ctrl;
 	blk_status_t ret;
 	int rc;
 
@@ -208,8 +258,12 @@ static blk_status_t cnvme_map_data(struct cnvme_ctrl *ctrl, struct request *rq,
 			return BLK_STS_RESOURCE;
 		iod->single_len = bv.bv_len;
 		iod->mapped = CNVME_MAP_SINGLE;
-		ret = cnvme_setup_prps(ctrl, rq, iod, NULL, iod->single_dma,
-				       bv.bv_len);
+		if (cnvme_use_sgl(q, iod))
+			ret = cnvme_setup_sgl(ctrl, iod, NULL, 1,
+					      iod->single_dma, bv.bv_len);
+		else
+			ret = cnvme_setup_prps(ctrl, rq, iod, NULL,
+					       iod->single_dma, bv.bv_len);
 		goto out;
 	}
 
@@ -229,9 +283,14 @@ static blk_status_t cnvme_map_data(struct cnvme_ctrl *ctrl, struct request *rq,
 	if (rc)
 		return rc == -ENOMEM ? BLK_STS_RESOURCE : BLK_STS_IOERR;
 	iod->mapped = CNVME_MAP_SG;
-	ret = cnvme_setup_prps(ctrl, rq, iod, iod->sgt.sgl,
-			       sg_dma_address(iod->sgt.sgl),
-			       sg_dma_len(iod->sgt.sgl));
+	if (cnvme_use_sgl(q, iod))
+		ret = cnvme_setup_sgl(ctrl, iod, iod->sgt.sgl, iod->sgt.nents,
+				      sg_dma_address(iod->sgt.sgl),
+				      sg_dma_len(iod->sgt.sgl));
+	else
+		ret = cnvme_setup_prps(ctrl, rq, iod, iod->sgt.sgl,
+				       sg_dma_address(iod->sgt.sgl),
+				       sg_dma_len(iod->sgt.sgl));
 out:
 	if (ret != BLK_STS_OK)
 		cnvme_unmap_data(ctrl, rq, iod);
@@ -363,15 +422,25 @@ static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
 
 	iod->mapped = CNVME_MAP_NONE;
 	iod->status = 0;
+	/* Passthrough submitters set the flags; block I/O has none. */
+	if (!blk_rq_is_passthrough(rq))
+		iod->flags = 0;
 	ret = cnvme_setup_cmd(q->ctrl, hctx->queue->queuedata, rq, iod);
 	if (unlikely(ret))
 		return ret;
 
 	/* A discard's segments are its ranges, not data to map. */
 	if (blk_rq_nr_phys_segments(rq) && req_op(rq) != REQ_OP_DISCARD) {
-		ret = cnvme_map_data(q->ctrl, rq, iod);
+		ret = cnvme_map_data(q, rq, iod);
 		if (ret)
 			return ret;
+	} else if (unlikely(cnvme_use_sgl(q, iod))) {
+		/*
+		 * A user command without a buffer: an empty SGL, so that a
+		 * command that does move data fails instead of using
+		 * address zero.
+		 */
+		cnvme_setup_sgl(q->ctrl, iod, NULL, 0, 0, 0);
 	}
 
 	iod->gen = (iod->gen + 1) & CNVME_CID_GEN_MASK;
@@ -417,6 +486,12 @@ static void cnvme_complete_rq(struct request *rq)
 	struct cnvme_queue *q = rq->mq_hctx->driver_data;
 
 	cnvme_unmap_data(q->ctrl, rq, iod);
+	/* Cancelled by a reset: sent again once the queues are back. */
+	if (unlikely(iod->flags & CNVME_IOD_REQUEUE)) {
+		iod->flags &= ~CNVME_IOD_REQUEUE;
+		blk_mq_requeue_request(rq, true);
+		return;
+	}
 	if (unlikely(iod->status))
 		cnvme_log_error(q->ctrl, rq, iod);
 	blk_mq_end_request(rq, cnvme_status_to_blk(iod->status));
@@ -535,15 +610,27 @@ int cnvme_q_reap(struct cnvme_queue *q)
 	return cnvme_process_cq(q, NULL);
 }
 
+/* @data points to a bool: requeue block I/O instead of failing it. */
 static bool cnvme_cancel_rq(struct request *rq, void *data)
 {
 	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+	const bool *requeue = data;
 
 	if (blk_mq_request_completed(rq))
 		return true;
+	if (*requeue && !blk_rq_is_passthrough(rq))
+		iod->flags |= CNVME_IOD_REQUEUE;
+	else
+		iod->flags |= CNVME_IOD_CANCELLED;
 	iod->status = NVME_SC_HOST_ABORTED_CMD | NVME_STATUS_DNR;
 	blk_mq_complete_request(rq);
 	return true;
+}
+
+static void cnvme_cancel_tagset(struct blk_mq_tag_set *set, bool requeue)
+{
+	blk_mq_tagset_busy_iter(set, cnvme_cancel_rq, &requeue);
+	blk_mq_tagset_wait_completed_request(set);
 }
 
 /**
@@ -552,12 +639,33 @@ static bool cnvme_cancel_rq(struct request *rq, void *data)
  */
 void cnvme_cancel_all(struct cnvme_ctrl *ctrl)
 {
-	if (ctrl->tagset_ready) {
-		blk_mq_tagset_busy_iter(&ctrl->tagset, cnvme_cancel_rq, ctrl);
-		blk_mq_tagset_wait_completed_request(&ctrl->tagset);
-	}
-	blk_mq_tagset_busy_iter(&ctrl->admin_tagset, cnvme_cancel_rq, ctrl);
-	blk_mq_tagset_wait_completed_request(&ctrl->admin_tagset);
+	if (ctrl->tagset_ready)
+		cnvme_cancel_tagset(&ctrl->tagset, false);
+	cnvme_cancel_tagset(&ctrl->admin_tagset, false);
+}
+
+/**
+ * cnvme_cancel_admin - fail every started admin command
+ * @ctrl: the controller, whose admin queue must be suspended
+ */
+void cnvme_cancel_admin(struct cnvme_ctrl *ctrl)
+{
+	cnvme_cancel_tagset(&ctrl->admin_tagset, false);
+}
+
+/**
+ * cnvme_requeue_all - take every started request back for a reset
+ * @ctrl: the controller, whose queues must all be suspended and quiesced
+ *
+ * Block I/O is requeued and goes out again when the queues run; the
+ * passthrough commands, the driver's and user space's, fail (user space
+ * sees -EINTR).
+ */
+void cnvme_requeue_all(struct cnvme_ctrl *ctrl)
+{
+	if (ctrl->tagset_ready)
+		cnvme_cancel_tagset(&ctrl->tagset, true);
+	cnvme_cancel_tagset(&ctrl->admin_tagset, false);
 }
 
 static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
@@ -578,6 +686,32 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 				     "qid %u: command id %#x found complete on timeout, interrupt lost?\n",
 				     q->qid, iod->cmd.common.command_id);
 		return BLK_EH_DONE;
+	}
+
+	switch (READ_ONCE(ctrl->state)) {
+	case CNVME_CTRL_RESETTING:
+		/*
+		 * The reset takes back whatever was in flight when it began,
+		 * so only a command it sent itself can be stuck here: on an
+		 * I/O queue none, on the admin queue one of its own, which
+		 * fails it and with it the reset.
+		 */
+		if (q->qid)
+			return BLK_EH_RESET_TIMER;
+		cnvme_reset_timeout(ctrl, rq);
+		return BLK_EH_DONE;
+	case CNVME_CTRL_LIVE:
+		/* User space chose the timeout: reset, do not give up. */
+		if (iod->flags & CNVME_IOD_USER) {
+			dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x from user space timed out, resetting the controller\n",
+				 q->qid, iod->cmd.common.command_id,
+				 iod->cmd.common.opcode);
+			queue_work(system_unbound_wq, &ctrl->reset_work);
+			return BLK_EH_RESET_TIMER;
+		}
+		break;
+	default:
+		break;
 	}
 
 	dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x timed out\n",

@@ -64,8 +64,10 @@ module_param_cb(shutdown_timeout, &cnvme_shutdown_ops, &cnvme_shutdown_timeout,
 MODULE_PARM_DESC(shutdown_timeout,
 		 "minimum wait for a controller shutdown in seconds, 1-60; RTD3E may extend it (default 5)");
 
-/* Controller numbers for the nvme<instance>n<nsid> disk names. */
-static DEFINE_IDA(cnvme_instance_ida);
+bool cnvme_private_names;
+module_param_named(private_names, cnvme_private_names, bool, 0444);
+MODULE_PARM_DESC(private_names,
+		 "use the class and node names cnvme, cnvme-subsystem, cnvme-generic, cnvme<N>, cng<N>n<nsid> even when nvme-core is not loaded, leaving the nvme names to it (default N)");
 
 /*
  * Stop the controller: delete the I/O queues and shut it down when it
@@ -130,24 +132,32 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ctrl = kzalloc_node(sizeof(*ctrl), GFP_KERNEL, node);
 	if (!ctrl)
 		return -ENOMEM;
+	/* Held until the controller's memory goes, after remove. */
+	ctrl->pdev = pci_dev_get(pdev);
+	ctrl->dev = &pdev->dev;
+	ctrl->state = CNVME_CTRL_NEW;
+	ctrl->instance = -1;
+	spin_lock_init(&ctrl->state_lock);
+	mutex_init(&ctrl->ns_lock);
+	mutex_init(&ctrl->reset_lock);
+	mutex_init(&ctrl->shutdown_lock);
+	INIT_LIST_HEAD(&ctrl->namespaces);
+	INIT_LIST_HEAD(&ctrl->subsys_entry);
+	INIT_WORK(&ctrl->dead_work, cnvme_ctrl_dead_work);
+	INIT_WORK(&ctrl->reset_work, cnvme_reset_work);
+	/* From here on put_device() frees the controller. */
+	cnvme_ctrl_dev_init(ctrl);
+
 	ctrl->queues = kcalloc_node(nr_cpu_ids + 1, sizeof(*ctrl->queues),
 				    GFP_KERNEL, node);
 	if (!ctrl->queues) {
 		ret = -ENOMEM;
-		goto out_free_ctrl;
+		goto out_put_ctrl;
 	}
-	ctrl->pdev = pdev;
-	ctrl->dev = &pdev->dev;
-	ctrl->state = CNVME_CTRL_NEW;
-	spin_lock_init(&ctrl->state_lock);
-	mutex_init(&ctrl->ns_lock);
-	INIT_LIST_HEAD(&ctrl->namespaces);
-	INIT_WORK(&ctrl->dead_work, cnvme_ctrl_dead_work);
-
-	ctrl->instance = ida_alloc(&cnvme_instance_ida, GFP_KERNEL);
+	ctrl->instance = cnvme_instance_alloc();
 	if (ctrl->instance < 0) {
 		ret = ctrl->instance;
-		goto out_free_queues;
+		goto out_put_ctrl;
 	}
 
 	ret = pci_enable_device_mem(pdev);
@@ -196,6 +206,9 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = cnvme_admin_identify_nvm(ctrl);
 	if (ret)
 		goto out_stop_ctrl;
+	ret = cnvme_admin_effects(ctrl);
+	if (ret)
+		goto out_stop_ctrl;
 	ret = cnvme_io_queues_create(ctrl);
 	if (ret)
 		goto out_stop_ctrl;
@@ -206,21 +219,33 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 	pci_set_drvdata(pdev, ctrl);
 
+	ret = cnvme_ctrl_dev_add(ctrl);
+	if (ret)
+		goto out_clear_drvdata;
 	ret = cnvme_ns_scan(ctrl);
 	if (ret) {
 		dev_err(ctrl->dev, "namespace scan failed: %d\n", ret);
 		goto out_remove_ns;
 	}
 
-	dev_info(ctrl->dev, "nvme%d: %s, fw %s, NVMe %u.%u, %u I/O queue%s of %u entries, %u vector%s\n",
-		 ctrl->instance, ctrl->model, ctrl->firmware_rev,
+	dev_info(ctrl->dev, "%s%d: %s, fw %s, NVMe %u.%u, %u I/O queue%s of %u entries, %u vector%s\n",
+		 cnvme_names->ctrl, ctrl->instance, ctrl->model,
+		 ctrl->firmware_rev,
 		 NVME_MAJOR(ctrl->vs), NVME_MINOR(ctrl->vs), ctrl->nr_io_queues,
 		 ctrl->nr_io_queues == 1 ? "" : "s", ctrl->q_depth,
 		 ctrl->nr_vecs, ctrl->nr_vecs == 1 ? "" : "s");
+	cnvme_ctrl_connected_uevent(ctrl);
 	return 0;
 
 out_remove_ns:
+	/* Someone may already have the node open: no reset from here on. */
+	cnvme_ctrl_set_state(ctrl, CNVME_CTRL_DELETING);
+	cancel_work_sync(&ctrl->reset_work);
+	mutex_lock(&ctrl->reset_lock);
+	mutex_unlock(&ctrl->reset_lock);
 	cnvme_ns_remove_all(ctrl);
+	cnvme_ctrl_dev_del(ctrl);
+out_clear_drvdata:
 	pci_set_drvdata(pdev, NULL);
 out_stop_ctrl:
 	/* Deletes whatever I/O queues exist; a no-op for those that do not. */
@@ -237,11 +262,9 @@ out_unmap:
 out_disable:
 	pci_disable_device(pdev);
 out_free_instance:
-	ida_free(&cnvme_instance_ida, ctrl->instance);
-out_free_queues:
-	kfree(ctrl->queues);
-out_free_ctrl:
-	kfree(ctrl);
+	cnvme_instance_free(ctrl);
+out_put_ctrl:
+	put_device(&ctrl->ctrl_dev);
 	return ret;
 }
 
@@ -254,8 +277,16 @@ static void cnvme_remove(struct pci_dev *pdev)
 	if (!cnvme_ctrl_present(ctrl))
 		cnvme_ctrl_kill(ctrl);
 	flush_work(&ctrl->dead_work);
+	/*
+	 * No reset or scan starts any more (the state is not LIVE); wait
+	 * for one that is running.
+	 */
+	cancel_work_sync(&ctrl->reset_work);
+	mutex_lock(&ctrl->reset_lock);
+	mutex_unlock(&ctrl->reset_lock);
 
 	cnvme_ns_remove_all(ctrl);
+	cnvme_ctrl_dev_del(ctrl);
 	cnvme_ctrl_stop(ctrl);
 	cancel_work_sync(&ctrl->dead_work);
 	cnvme_io_queues_free(ctrl);
@@ -264,9 +295,9 @@ static void cnvme_remove(struct pci_dev *pdev)
 	dma_pool_destroy(ctrl->prp_pool);
 	cnvme_ctrl_unmap(ctrl);
 	pci_disable_device(pdev);
-	ida_free(&cnvme_instance_ida, ctrl->instance);
-	kfree(ctrl->queues);
-	kfree(ctrl);
+	cnvme_instance_free(ctrl);
+	/* Open nodes and namespaces may keep the memory a little longer. */
+	put_device(&ctrl->ctrl_dev);
 }
 
 /* Reboot or power-off: let the controller flush its cache, nothing more. */
@@ -294,6 +325,8 @@ static struct pci_driver cnvme_driver = {
 
 static int __init cnvme_init(void)
 {
+	int ret;
+
 	BUILD_BUG_ON(sizeof(struct nvme_command) != 64);
 	BUILD_BUG_ON(sizeof(struct nvme_completion) != 16);
 	BUILD_BUG_ON(sizeof(struct nvme_id_ctrl) != NVME_IDENTIFY_DATA_SIZE);
@@ -304,14 +337,33 @@ static int __init cnvme_init(void)
 					  CNVME_CTRL_PAGE_SHIFT)),
 				  CNVME_PRPS_PER_PAGE - 1) >
 		     CNVME_MAX_LIST_PAGES);
+	/* A user command's SGL segment list fits one list page. */
+	BUILD_BUG_ON(CNVME_MAX_SEGS * sizeof(struct nvme_sgl_desc) >
+		     CNVME_CTRL_PAGE_SIZE);
 
-	return pci_register_driver(&cnvme_driver);
+	ret = cnvme_sysfs_init();
+	if (ret)
+		return ret;
+	ret = cnvme_chardev_init();
+	if (ret)
+		goto out_sysfs;
+	ret = pci_register_driver(&cnvme_driver);
+	if (ret)
+		goto out_chardev;
+	return 0;
+
+out_chardev:
+	cnvme_chardev_exit();
+out_sysfs:
+	cnvme_sysfs_exit();
+	return ret;
 }
 
 static void __exit cnvme_exit(void)
 {
 	pci_unregister_driver(&cnvme_driver);
-	ida_destroy(&cnvme_instance_ida);
+	cnvme_chardev_exit();
+	cnvme_sysfs_exit();
 }
 
 module_init(cnvme_init);

@@ -1,34 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cnvme: namespaces and their gendisks.
+ *
+ * A scan walks the active namespace list and makes the disks match it:
+ * new usable namespaces get a disk and a generic node, known ones get
+ * their size refreshed (or are replaced when their format changed), and
+ * namespaces that are no longer active lose theirs.  Scans and controller
+ * resets exclude each other (&cnvme_ctrl.reset_lock).
  */
 #include <linux/blkdev.h>
 
 #include "cnvme.h"
 
-static ssize_t nsid_show(struct device *dev, struct device_attribute *attr,
-			 char *buf)
-{
-	struct cnvme_ns *ns = dev_to_disk(dev)->private_data;
-
-	return sysfs_emit(buf, "%u\n", ns->nsid);
-}
-static DEVICE_ATTR_RO(nsid);
-
-static struct attribute *cnvme_ns_attrs[] = {
-	&dev_attr_nsid.attr,
-	NULL,
-};
-ATTRIBUTE_GROUPS(cnvme_ns);
-
 /* The namespace outlives del_gendisk() until the last opener is gone. */
 static void cnvme_ns_free_disk(struct gendisk *disk)
 {
-	kfree(disk->private_data);
+	struct cnvme_ns *ns = disk->private_data;
+
+	put_device(&ns->ctrl->ctrl_dev);
+	kfree(ns);
 }
 
 static const struct block_device_operations cnvme_bdev_ops = {
 	.owner		= THIS_MODULE,
+	.ioctl		= cnvme_bdev_ioctl,
+	.compat_ioctl	= blkdev_compat_ptr_ioctl,
 	.free_disk	= cnvme_ns_free_disk,
 };
 
@@ -97,7 +93,55 @@ static void cnvme_ns_set_discard_limits(struct cnvme_ctrl *ctrl,
 	ns->deac = (id->dlfeat & 0x7) == 0x1 && (id->dlfeat & 0x8);
 }
 
-static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid)
+/*
+ * The identifiers of a namespace: the descriptor list (NVMe 1.3) first,
+ * then EUI-64 (1.1) and NGUID (1.2) from Identify Namespace where the
+ * list left them empty.  Malformed descriptors are ignored.
+ */
+static void cnvme_ns_read_ids(struct cnvme_ctrl *ctrl, u32 nsid,
+			      const struct nvme_id_ns *id,
+			      struct cnvme_ns_ids *ids)
+{
+	unsigned int pos = 0;
+	u8 *data;
+
+	data = ctrl->vs >= NVME_VS(1, 3, 0) ?
+	       kzalloc(NVME_IDENTIFY_DATA_SIZE, GFP_KERNEL) : NULL;
+	if (data && !cnvme_identify(ctrl, NVME_ID_CNS_NS_DESC_LIST, nsid, data)) {
+		while (pos + sizeof(struct nvme_ns_id_desc) <= NVME_IDENTIFY_DATA_SIZE) {
+			struct nvme_ns_id_desc *d = (void *)(data + pos);
+			u8 *val = data + pos + sizeof(*d);
+
+			if (!d->nidl || pos + sizeof(*d) + d->nidl >
+					NVME_IDENTIFY_DATA_SIZE)
+				break;
+			if (d->nidt == NVME_NIDT_EUI64 &&
+			    d->nidl == NVME_NIDT_EUI64_LEN)
+				memcpy(ids->eui64, val, sizeof(ids->eui64));
+			else if (d->nidt == NVME_NIDT_NGUID &&
+				 d->nidl == NVME_NIDT_NGUID_LEN)
+				memcpy(ids->nguid, val, sizeof(ids->nguid));
+			else if (d->nidt == NVME_NIDT_UUID &&
+				 d->nidl == NVME_NIDT_UUID_LEN)
+				memcpy(&ids->uuid, val, sizeof(ids->uuid));
+			else if (d->nidt == NVME_NIDT_CSI &&
+				 d->nidl == NVME_NIDT_CSI_LEN)
+				ids->csi = *val;
+			pos += sizeof(*d) + d->nidl;
+		}
+	}
+	kfree(data);
+
+	if (ctrl->vs >= NVME_VS(1, 1, 0) &&
+	    !memchr_inv(ids->eui64, 0, sizeof(ids->eui64)))
+		memcpy(ids->eui64, id->eui64, sizeof(ids->eui64));
+	if (ctrl->vs >= NVME_VS(1, 2, 0) &&
+	    !memchr_inv(ids->nguid, 0, sizeof(ids->nguid)))
+		memcpy(ids->nguid, id->nguid, sizeof(ids->nguid));
+}
+
+static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid,
+			const struct nvme_id_ns *id, u8 shift)
 {
 	struct queue_limits lim = {
 		.max_hw_sectors		= ctrl->max_hw_sectors,
@@ -106,37 +150,21 @@ static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid)
 		/* PRP entries only need dword alignment of the first one. */
 		.dma_alignment		= 3,
 	};
-	struct nvme_id_ns *id;
 	struct gendisk *disk;
 	struct cnvme_ns *ns;
-	u8 shift;
 	int ret;
 
-	id = kzalloc(sizeof(*id), GFP_KERNEL);
-	if (!id)
-		return -ENOMEM;
-	ret = cnvme_identify(ctrl, NVME_ID_CNS_NS, nsid, id);
-	if (ret) {
-		dev_warn(ctrl->dev, "nsid %u: Identify Namespace failed: %d, skipped\n",
-			 nsid, ret);
-		ret = ret > 0 ? 0 : ret;
-		goto out_free_id;
-	}
-	/* An inactive namespace identifies as all zeroes. */
-	if (!id->nsze)
-		goto out_free_id;
-	shift = cnvme_ns_lba_shift(ctrl, nsid, id);
-	if (!shift)
-		goto out_free_id;
-
 	ns = kzalloc_node(sizeof(*ns), GFP_KERNEL, dev_to_node(ctrl->dev));
-	if (!ns) {
-		ret = -ENOMEM;
-		goto out_free_id;
-	}
+	if (!ns)
+		return -ENOMEM;
 	ns->ctrl = ctrl;
 	ns->nsid = nsid;
 	ns->lba_shift = shift;
+	ns->scan_gen = ctrl->scan_gen;
+	ns->nuse = le64_to_cpu(id->nuse);
+	ratelimit_state_init(&ns->nuse_rs, 5 * HZ, 1);
+	ratelimit_set_flags(&ns->nuse_rs, RATELIMIT_MSG_ON_RELEASE);
+	cnvme_ns_read_ids(ctrl, nsid, id, &ns->ids);
 
 	lim.logical_block_size = 1U << shift;
 	lim.physical_block_size = 1U << shift;
@@ -147,29 +175,107 @@ static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid)
 
 	disk = blk_mq_alloc_disk(&ctrl->tagset, &lim, ns);
 	if (IS_ERR(disk)) {
-		ret = PTR_ERR(disk);
 		kfree(ns);
-		goto out_free_id;
+		return PTR_ERR(disk);
 	}
 	disk->fops = &cnvme_bdev_ops;
 	disk->private_data = ns;
-	snprintf(disk->disk_name, DISK_NAME_LEN, "nvme%dn%u", ctrl->instance,
-		 nsid);
+	snprintf(disk->disk_name, DISK_NAME_LEN, "%s%dn%u", cnvme_names->ctrl,
+		 ctrl->instance, nsid);
 	set_capacity(disk, le64_to_cpu(id->nsze) << (shift - SECTOR_SHIFT));
 	ns->disk = disk;
 
-	ret = device_add_disk(ctrl->dev, disk, cnvme_ns_groups);
+	/* The disk is a child of the controller device and keeps it. */
+	get_device(&ctrl->ctrl_dev);
+	ret = device_add_disk(&ctrl->ctrl_dev, disk, cnvme_ns_attr_groups);
 	if (ret) {
 		dev_err(ctrl->dev, "nsid %u: cannot add %s: %d\n", nsid,
 			disk->disk_name, ret);
-		/* free_disk frees @ns once the disk is put. */
+		/* free_disk runs only for disks that were added. */
 		put_disk(disk);
-		goto out_free_id;
+		put_device(&ctrl->ctrl_dev);
+		kfree(ns);
+		return ret;
 	}
+	ret = cnvme_ns_cdev_add(ns);
+	if (ret)
+		dev_warn(ctrl->dev, "nsid %u: no generic node: %d\n", nsid, ret);
 
 	mutex_lock(&ctrl->ns_lock);
 	list_add_tail(&ns->list, &ctrl->namespaces);
 	mutex_unlock(&ctrl->ns_lock);
+	return 0;
+}
+
+static struct cnvme_ns *cnvme_ns_find(struct cnvme_ctrl *ctrl, u32 nsid)
+{
+	struct cnvme_ns *ns, *found = NULL;
+
+	mutex_lock(&ctrl->ns_lock);
+	list_for_each_entry(ns, &ctrl->namespaces, list) {
+		if (ns->nsid == nsid) {
+			found = ns;
+			break;
+		}
+	}
+	mutex_unlock(&ctrl->ns_lock);
+	return found;
+}
+
+/* Delete the namespace's nodes; its memory goes with the last opener. */
+static void cnvme_ns_remove(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns)
+{
+	mutex_lock(&ctrl->ns_lock);
+	list_del(&ns->list);
+	mutex_unlock(&ctrl->ns_lock);
+	cnvme_ns_cdev_del(ns);
+	del_gendisk(ns->disk);
+	put_disk(ns->disk);
+}
+
+/*
+ * One active NSID: add a disk for a new usable namespace, refresh the
+ * size of a known one, replace a known one whose format changed.  Each
+ * namespace found usable is stamped with the scan's generation.
+ */
+static int cnvme_ns_validate(struct cnvme_ctrl *ctrl, u32 nsid)
+{
+	struct nvme_id_ns *id;
+	struct cnvme_ns *ns;
+	u8 shift;
+	int ret;
+
+	id = kzalloc(sizeof(*id), GFP_KERNEL);
+	if (!id)
+		return -ENOMEM;
+	ns = cnvme_ns_find(ctrl, nsid);
+	ret = cnvme_identify(ctrl, NVME_ID_CNS_NS, nsid, id);
+	if (ret) {
+		/* The controller refused: keep what is known, skip the rest. */
+		if (ret > 0) {
+			if (ns)
+				ns->scan_gen = ctrl->scan_gen;
+			else
+				dev_warn(ctrl->dev, "nsid %u: Identify Namespace failed: %d, skipped\n",
+					 nsid, ret);
+			ret = 0;
+		}
+		goto out_free_id;
+	}
+	/* An inactive namespace identifies as all zeroes. */
+	if (!id->nsze)
+		goto out_free_id;
+	shift = cnvme_ns_lba_shift(ctrl, nsid, id);
+	if (ns && shift == ns->lba_shift) {
+		set_capacity_and_notify(ns->disk, le64_to_cpu(id->nsze) <<
+					(shift - SECTOR_SHIFT));
+		ns->scan_gen = ctrl->scan_gen;
+		goto out_free_id;
+	}
+	if (ns)
+		cnvme_ns_remove(ctrl, ns);
+	if (shift)
+		ret = cnvme_ns_add(ctrl, nsid, id, shift);
 out_free_id:
 	kfree(id);
 	return ret;
@@ -182,24 +288,14 @@ static int cnvme_ns_scan_sequential(struct cnvme_ctrl *ctrl)
 	int ret;
 
 	for (nsid = 1; nsid <= ctrl->id_nn; nsid++) {
-		ret = cnvme_ns_add(ctrl, nsid);
+		ret = cnvme_ns_validate(ctrl, nsid);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-/**
- * cnvme_ns_scan - create a gendisk for every active, usable namespace
- * @ctrl: the controller, with live I/O queues
- *
- * A namespace cnvme cannot serve is skipped with a warning; only errors
- * that leave the controller unusable (no memory, a dead admin queue) fail
- * the scan.
- *
- * Return: 0 or a negative errno.
- */
-int cnvme_ns_scan(struct cnvme_ctrl *ctrl)
+static int cnvme_ns_scan_list(struct cnvme_ctrl *ctrl)
 {
 	__le32 *list;
 	u32 prev = 0;
@@ -225,7 +321,7 @@ int cnvme_ns_scan(struct cnvme_ctrl *ctrl)
 			/* The list ascends; anything else ends it. */
 			if (!nsid || nsid <= prev)
 				goto out_free;
-			ret = cnvme_ns_add(ctrl, nsid);
+			ret = cnvme_ns_validate(ctrl, nsid);
 			if (ret)
 				goto out_free;
 			prev = nsid;
@@ -234,6 +330,39 @@ int cnvme_ns_scan(struct cnvme_ctrl *ctrl)
 out_free:
 	kfree(list);
 	return ret > 0 ? -EIO : ret;
+}
+
+/**
+ * cnvme_ns_scan - make the disks match the controller's namespaces
+ * @ctrl: the controller
+ *
+ * Runs only while the controller is live; a no-op otherwise.  A
+ * namespace cnvme cannot serve is skipped with a warning; namespaces no
+ * longer active lose their disk, but only after a scan that completed.
+ * Only errors that leave the controller unusable (no memory, a dead admin
+ * queue) fail the scan.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_ns_scan(struct cnvme_ctrl *ctrl)
+{
+	struct cnvme_ns *ns, *next;
+	int ret = 0;
+
+	mutex_lock(&ctrl->reset_lock);
+	if (READ_ONCE(ctrl->state) != CNVME_CTRL_LIVE)
+		goto out_unlock;
+	ctrl->scan_gen++;
+	ret = cnvme_ns_scan_list(ctrl);
+	if (ret)
+		goto out_unlock;
+	/* Membership changes only here and in remove, under reset_lock. */
+	list_for_each_entry_safe(ns, next, &ctrl->namespaces, list)
+		if (ns->scan_gen != ctrl->scan_gen)
+			cnvme_ns_remove(ctrl, ns);
+out_unlock:
+	mutex_unlock(&ctrl->reset_lock);
+	return ret;
 }
 
 /**
@@ -254,6 +383,7 @@ void cnvme_ns_remove_all(struct cnvme_ctrl *ctrl)
 
 	list_for_each_entry_safe(ns, next, &victims, list) {
 		list_del(&ns->list);
+		cnvme_ns_cdev_del(ns);
 		del_gendisk(ns->disk);
 		put_disk(ns->disk);
 	}
@@ -271,4 +401,30 @@ void cnvme_ns_mark_dead(struct cnvme_ctrl *ctrl)
 	list_for_each_entry(ns, &ctrl->namespaces, list)
 		blk_mark_disk_dead(ns->disk);
 	mutex_unlock(&ctrl->ns_lock);
+}
+
+/**
+ * cnvme_ns_update_nuse - refresh Namespace Utilization for sysfs
+ * @ns: the namespace
+ *
+ * At most one Identify every five seconds; in between the last value
+ * stands.
+ *
+ * Return: as cnvme_admin_exec().
+ */
+int cnvme_ns_update_nuse(struct cnvme_ns *ns)
+{
+	struct nvme_id_ns *id;
+	int ret;
+
+	if (!__ratelimit(&ns->nuse_rs))
+		return 0;
+	id = kzalloc(sizeof(*id), GFP_KERNEL);
+	if (!id)
+		return -ENOMEM;
+	ret = cnvme_identify(ns->ctrl, NVME_ID_CNS_NS, ns->nsid, id);
+	if (!ret)
+		WRITE_ONCE(ns->nuse, le64_to_cpu(id->nuse));
+	kfree(id);
+	return ret;
 }
