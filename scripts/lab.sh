@@ -11,6 +11,11 @@
 #   TIMEOUT=SECONDS     per-boot limit (default: the suite's "lab-timeout:"
 #                       line, else 900)
 #   KEEP=1              keep the run directory under build/run/
+#   LAB_ENV="N=v ..."   extra variables for the suite in the guest
+#
+# A suite may name host-prepared material it needs with a line
+# "# lab-extras: NAME..." (see scripts/lab-extras.sh); it appears in the
+# guest under $LAB/extras/NAME.
 #
 # The console goes to out/$DRIVER/SUITE@PROFILE/console.log; the guest's
 # KTAP results come back over the 9p share.  Exit status 0 only when the
@@ -98,8 +103,21 @@ trap 'log "interrupted"; exit 130' INT TERM
 SHARE=$RUN_DIR/share
 mkdir -p "$SHARE/guest" "$SHARE/suites" "$SHARE/results"
 cp "$LAB_ROOT/tests/guest/lib.sh" "$SHARE/guest/"
+for f in "$LAB_ROOT/tests/guest/"*.py; do
+	[[ -f $f ]] && cp "$f" "$SHARE/guest/"
+done
 cp "$LAB_ROOT/tests/suites/"*.sh "$SHARE/suites/"
 [[ $DRIVER == cnvme ]] && cp "$MODULE" "$SHARE/cnvme.ko"
+# Material the image lacks, named on the suite's "# lab-extras:" line.  A
+# missing one is not fatal here: the suite's own checks fail and say so.
+for extra in $(sed -n 's/^# lab-extras: *//p' "$SUITE_FILE" | head -n 1); do
+	if dir=$("$LAB_ROOT/scripts/lab-extras.sh" "$extra"); then
+		mkdir -p "$SHARE/extras"
+		cp -a "$dir" "$SHARE/extras/$extra"
+	else
+		log "warning: extra '$extra' unavailable"
+	fi
+done
 
 # A unix socket path must fit in sun_path (108 bytes).
 MONITOR=$RUN_DIR/monitor.sock
@@ -118,7 +136,8 @@ guest_timeout=$((timeout > 120 ? timeout - 60 : timeout / 2))
 	printf '%s=%q\n' SUITE "$SUITE" PROFILE "$PROFILE" DRIVER "$DRIVER" \
 		KVER "$KVER" GUEST_TIMEOUT "$guest_timeout" \
 		EXPECT_DISKS "${EXPECT[*]}" LAB_MONITOR "$MONITOR"
-	for kv in "${GUEST_ENV[@]}"; do
+	read -r -a lab_env <<<"${LAB_ENV:-}"
+	for kv in "${GUEST_ENV[@]}" "${lab_env[@]}"; do
 		printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"
 	done
 } >"$SHARE/profile.env"

@@ -13,7 +13,8 @@
 # order of the README table.
 
 # shellcheck disable=SC2034 # the arrays are read by lab.sh
-PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu hotplug nons meta)
+PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu hotplug nons meta
+	ids nsmgmt)
 
 MiB=$((1 << 20))
 GiB=$((1 << 30))
@@ -120,4 +121,33 @@ profile_meta() {
 		-device "nvme-ns,bus=c0,drive=d2,nsid=2,ms=8,mset=0,pi=0")
 	expect 1 "$GiB" 512
 	GUEST_ENV+=(EXPECT_CTRLS=1 META_NSID=2)
+}
+
+# One namespace that reports a UUID and an EUI-64 (QEMU 7.2 has no NGUID
+# property).  The stock driver ignores both on QEMU controllers (quirk
+# NVME_QUIRK_BOGUS_NID), cnvme shows them.
+NS_UUID=6e7d2a1c-0b3f-4c59-8e21-5a4f9d3c7b10
+profile_ids() {
+	raw_disk d1 "$GiB"
+	QEMU_ARGS+=(-device "nvme,id=c0,serial=lab-ids-0"
+		-device "nvme-ns,bus=c0,drive=d1,nsid=1,uuid=$NS_UUID,eui64=0x0102030405060708")
+	expect 1 "$GiB" 512
+	GUEST_ENV+=(EXPECT_CTRLS=1 NS_UUID=$NS_UUID "NS_EUI64=01 02 03 04 05 06 07 08")
+}
+
+# An NVM subsystem with two controllers and two namespaces: nsid 1 is
+# attached to both, nsid 2 starts detached.  Without multipath (cnvme),
+# each controller shows its own disk of nsid 1.  QEMU wants one serial for
+# the controllers of a subsystem.
+profile_nsmgmt() {
+	raw_disk d1 $((256 * MiB))
+	raw_disk d2 $((256 * MiB))
+	QEMU_ARGS+=(-device "nvme-subsys,id=subsys0,nqn=lab-nsmgmt"
+		-device "nvme,serial=lab-nsmgmt,subsys=subsys0,id=c0"
+		-device "nvme,serial=lab-nsmgmt,subsys=subsys0,id=c1"
+		-device "nvme-ns,bus=c0,drive=d1,nsid=1"
+		-device "nvme-ns,bus=c0,drive=d2,nsid=2,detached=on")
+	expect 1 $((256 * MiB)) 512
+	expect 1 $((256 * MiB)) 512
+	GUEST_ENV+=(EXPECT_CTRLS=2 SUBNQN=nqn.2019-08.org.qemu:lab-nsmgmt)
 }

@@ -8,6 +8,12 @@
 #         nsid 2 no disk and says so in exactly one warning line (stock
 #         supports metadata formats, so only nsid 1 is checked there).
 #   oneq  one I/O queue, one vector: two jobs on two CPUs share it.
+#   ids   (cnvme) a namespace reporting a UUID and an EUI-64: uuid, eui
+#         and wwid in sysfs, the udev link nvme-uuid.<UUID>.
+#   nsmgmt (cnvme) two controllers of one subsystem: nvme-subsys0 links
+#         both; attaching a namespace with nvme-cli through one controller
+#         rescans that one (the command's effects say so), the other sees
+#         it after nvme ns-rescan and loses it after rescan_controller.
 
 # The helpers below run through check "$@", which shellcheck cannot see.
 # shellcheck disable=SC2317
@@ -47,6 +53,72 @@ hw_queues() {
 	((n == $2)) || fail "expected $2 hardware queue(s), found $n"
 }
 
+ns_ids() { # DISK
+	local d=/sys/block/$1 f
+	for f in wwid uuid nguid eui; do
+		echo "$f: $(cat "$d/$f" 2>/dev/null || echo '(none)')"
+	done
+	[[ $(<"$d/uuid") == "$NS_UUID" ]] || fail "uuid is not $NS_UUID" || return 1
+	[[ $(<"$d/eui") == "$NS_EUI64" ]] || fail "eui is not $NS_EUI64" || return 1
+	[[ $(<"$d/wwid") == "uuid.$NS_UUID" ]] || fail "wwid is not uuid.$NS_UUID" || return 1
+	[[ ! -e $d/nguid ]] || fail "nguid shown though not reported" || return 1
+	nvme ns-descs "/dev/$1" | tee /tmp/descs
+	grep -qi "uuid *: *$NS_UUID" /tmp/descs || fail "the controller reports another UUID"
+}
+
+by_id_uuid() { # DISK
+	udevadm settle --timeout=60 || true
+	[[ $(readlink -f "/dev/disk/by-id/nvme-uuid.$NS_UUID") == "/dev/$1" ]] ||
+		fail "no /dev/disk/by-id/nvme-uuid.$NS_UUID -> $1"
+}
+
+# The disk of nsid 2 under controller CTRL, if any.
+ns2_of() { compgen -G "/sys/class/nvme/$1/$1n2" >/dev/null; }
+cntlid() { cat "/sys/class/nvme/$1/cntlid"; }
+
+one_subsystem() {
+	local d=/sys/class/nvme-subsystem/nvme-subsys0
+	ls -l "$d/"
+	[[ -L $d/nvme0 && -L $d/nvme1 ]] || fail "nvme-subsys0 does not link both controllers" || return 1
+	[[ $(<"$d/subsysnqn") == "$SUBNQN" ]] || fail "subsysnqn is $(<"$d/subsysnqn"), not $SUBNQN" || return 1
+	[[ ! -e /sys/class/nvme-subsystem/nvme-subsys1 ]] || fail "a second subsystem appeared" || return 1
+	nvme list-subsys | tee /tmp/subsys
+	[[ $(grep -c ' +- nvme[01] pcie .* live' /tmp/subsys) == 2 ]] || fail "list-subsys does not show two live paths"
+}
+
+attach_self() {
+	nvme attach-ns /dev/nvme0 -n 2 -c "$(cntlid nvme0)" || fail "attach-ns failed" || return 1
+	poll 30 ns2_of nvme0 || fail "nvme0n2 did not appear" || return 1
+	if ns2_of nvme1; then
+		fail "nvme1n2 appeared without a rescan"
+		return 1
+	fi
+	nvme list
+}
+
+attach_other() {
+	nvme attach-ns /dev/nvme0 -n 2 -c "$(cntlid nvme1)" || fail "attach-ns failed" || return 1
+	sleep 2
+	if ns2_of nvme1; then
+		fail "nvme1n2 appeared without a rescan"
+		return 1
+	fi
+	nvme ns-rescan /dev/nvme1 || fail "ns-rescan failed" || return 1
+	poll 30 ns2_of nvme1 || fail "nvme1n2 did not appear after ns-rescan"
+}
+
+detach_other() {
+	nvme detach-ns /dev/nvme0 -n 2 -c "$(cntlid nvme1)" || fail "detach-ns failed" || return 1
+	echo 1 >/sys/class/nvme/nvme1/rescan_controller
+	poll 30 eval '! ns2_of nvme1' || fail "nvme1n2 still there after rescan_controller" || return 1
+	ns2_of nvme0 || fail "nvme0n2 went away too"
+}
+
+detach_self() {
+	nvme detach-ns /dev/nvme0 -n 2 -c "$(cntlid nvme0)" || fail "detach-ns failed" || return 1
+	poll 30 eval '! ns2_of nvme0' || fail "nvme0n2 still there"
+}
+
 ktap_begin
 check load_driver drv_load
 
@@ -69,6 +141,20 @@ oneq)
 	check fio_two_jobs_one_queue fio_verify "${DISK[0]:-}" --rw=randwrite --bs=4k \
 		--iodepth=16 --numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split \
 		--offset_increment=16m --size=8m
+	;;
+ids)
+	check_disks probe
+	check ns_identifiers ns_ids "${DISK[0]:-none}"
+	check udev_by_uuid by_id_uuid "${DISK[0]:-none}"
+	;;
+nsmgmt)
+	check_disks probe
+	check one_subsystem_two_ctrls one_subsystem
+	check attach_rescans_own_ctrl attach_self
+	check ns_rescan_adds attach_other
+	check io_new_namespace fio_verify nvme1n2 --rw=randwrite --bs=4k --iodepth=8 --size=8m
+	check rescan_removes detach_other
+	check detach_rescans_own_ctrl detach_self
 	;;
 *)
 	check known_profile fail "probe has no checks for profile $PROFILE"
