@@ -132,7 +132,7 @@ profile_ids() {
 	QEMU_ARGS+=(-device "nvme,id=c0,serial=lab-ids-0"
 		-device "nvme-ns,bus=c0,drive=d1,nsid=1,uuid=$NS_UUID,eui64=0x0102030405060708")
 	expect 1 "$GiB" 512
-	GUEST_ENV+=(EXPECT_CTRLS=1 NS_UUID=$NS_UUID "NS_EUI64=01 02 03 04 05 06 07 08")
+	GUEST_ENV+=(EXPECT_CTRLS=1 "NS_UUID=$NS_UUID" "NS_EUI64=01 02 03 04 05 06 07 08")
 }
 
 # An NVM subsystem with two controllers and two namespaces: nsid 1 is

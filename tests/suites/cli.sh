@@ -100,14 +100,15 @@ sysfs_ns() {
 	expect "disk parent" "$(readlink -f /sys/block/nvme0n1/..)" "$(readlink -f "$SYS")" &&
 	expect nsid "$(cat /sys/block/nvme0n1/nsid)" 1 &&
 	expect wwid "$(cat /sys/block/nvme0n1/wwid)" "$want_wwid" &&
-	expect "generic node" "$(readlink -f /sys/class/nvme-generic/ng0n1/device)" "$(readlink -f "$SYS")" &&
+	expect "generic node" "$(readlink -f /sys/class/nvme-generic/ng0n1/device)" "$(readlink -f "$SYS")" ||
+		return 1
 	[[ -c $NG ]] || fail "no character device $NG"
 }
 
 by_id() {
 	local l
 	udevadm settle --timeout=60 || true
-	ls -l /dev/disk/by-id/ | grep nvme || true
+	find /dev/disk/by-id -name 'nvme*' -printf '%f -> %l\n'
 	for l in "nvme-${MODEL// /_}_$SERIAL" "nvme-${MODEL// /_}_${SERIAL}_1" \
 		"nvme-$(cat /sys/block/nvme0n1/wwid)"; do
 		expect "/dev/disk/by-id/$l" "$(readlink -f "/dev/disk/by-id/$l")" "$NS" || return 1
@@ -119,12 +120,12 @@ list() {
 	nvme list
 	local d='j["Devices"][0]'
 	expect devices "$(json "$W/list.json" 'len(j["Devices"])')" 1 &&
-	expect DevicePath "$(json "$W/list.json" "$d[\"DevicePath\"]")" "$NS" &&
-	expect SerialNumber "$(json "$W/list.json" "$d[\"SerialNumber\"]")" "$SERIAL" &&
-	expect ModelNumber "$(json "$W/list.json" "$d[\"ModelNumber\"]")" "$MODEL" &&
-	expect Firmware "$(json "$W/list.json" "$d[\"Firmware\"]")" "$(attr firmware_rev | sed 's/ *$//')" &&
-	expect PhysicalSize "$(json "$W/list.json" "$d[\"PhysicalSize\"]")" $((1 << 30)) &&
-	expect SectorSize "$(json "$W/list.json" "$d[\"SectorSize\"]")" 512 &&
+	expect DevicePath "$(json "$W/list.json" "${d}[\"DevicePath\"]")" "$NS" &&
+	expect SerialNumber "$(json "$W/list.json" "${d}[\"SerialNumber\"]")" "$SERIAL" &&
+	expect ModelNumber "$(json "$W/list.json" "${d}[\"ModelNumber\"]")" "$MODEL" &&
+	expect Firmware "$(json "$W/list.json" "${d}[\"Firmware\"]")" "$(attr firmware_rev | sed 's/ *$//')" &&
+	expect PhysicalSize "$(json "$W/list.json" "${d}[\"PhysicalSize\"]")" $((1 << 30)) &&
+	expect SectorSize "$(json "$W/list.json" "${d}[\"SectorSize\"]")" 512 || return 1
 	nvme list | grep -q "^$NS  *$NG  *$SERIAL " || fail "nvme list does not show $NS with $NG and $SERIAL"
 }
 
@@ -413,9 +414,12 @@ unload_gone() {
 }
 
 cnvme_no_private_names() {
-	expect "private_names" "$(cat /sys/module/cnvme/parameters/private_names)" N &&
-	expect "classes" "$(ls -d /sys/class/nvme /sys/class/nvme-subsystem /sys/class/nvme-generic | tr '\n' ' ')" \
-		"/sys/class/nvme /sys/class/nvme-generic /sys/class/nvme-subsystem "
+	expect "private_names" "$(cat /sys/module/cnvme/parameters/private_names)" N || return 1
+	local c
+	for c in nvme nvme-subsystem nvme-generic; do
+		[[ -d /sys/class/$c ]] || fail "no class $c" || return 1
+	done
+	[[ ! -e /sys/class/cnvme ]] || fail "class cnvme registered too"
 }
 
 ktap_begin

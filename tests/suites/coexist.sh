@@ -110,8 +110,7 @@ private_layout() { # BDF
 	[[ -c /dev/$c ]] || fail "no /dev/$c" || return 1
 	[[ -b /dev/$d ]] || fail "no /dev/$d" || return 1
 	[[ -c /dev/cng${c#cnvme}n1 ]] || fail "no /dev/cng${c#cnvme}n1" || return 1
-	ls -d /sys/class/cnvme*/* | tr '\n' ' '
-	echo
+	echo /sys/class/cnvme*/*
 	[[ -L /sys/class/cnvme-subsystem/cnvme-subsys${c#cnvme}/$c ]] ||
 		fail "no cnvme-subsys${c#cnvme} linking $c" || return 1
 	# Identify through cnvme's own node: the serial of that controller.
@@ -167,12 +166,16 @@ cnvme_to_stock() { # BDF
 
 # Case 3: cnvme holds the stock names; nvme-core cannot register them.
 stock_refused() {
-	local rc=0
+	local rc=0 dep
 	insmod "$LAB/cnvme.ko" || fail "insmod cnvme.ko failed" || return 1
 	wait_bound "$A" cnvme && wait_bound "$B" cnvme && wait_disk "$A" nvme || return 1
-	# nvme-core's init is what fails; modprobe nvme then reports the
-	# missing symbols of nvme itself.
-	modprobe nvme_core 2>/tmp/modprobe.err || rc=$?
+	# nvme-core's init fails with EEXIST, which modprobe takes for "already
+	# loaded" and does not report; insmod shows the errno.  modprobe nvme
+	# then fails on the symbols nvme-core would have provided.
+	for dep in $(modinfo -F depends nvme_core | tr ',' ' '); do
+		modprobe "$dep" || fail "modprobe $dep failed" || return 1
+	done
+	insmod "$(modinfo -n nvme_core)" 2>/tmp/modprobe.err || rc=$?
 	cat /tmp/modprobe.err
 	((rc != 0)) || fail "nvme-core loaded while cnvme holds the nvme names" || return 1
 	grep -q "File exists" /tmp/modprobe.err || fail "not EEXIST" || return 1

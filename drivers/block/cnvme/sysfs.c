@@ -588,8 +588,11 @@ int cnvme_ctrl_dev_add(struct cnvme_ctrl *ctrl)
  */
 void cnvme_ctrl_connected_uevent(struct cnvme_ctrl *ctrl)
 {
-	char *envp[] = { "NVME_EVENT=connected", NULL };
+	char event[] = "NVME_EVENT=connected";
+	char *envp[2];
 
+	envp[0] = event;
+	envp[1] = NULL;
 	if (ctrl->ctrl_dev_added)
 		kobject_uevent_env(&ctrl->ctrl_dev.kobj, KOBJ_CHANGE, envp);
 }
