@@ -100,6 +100,11 @@ enum cnvme_ctrl_state {
 	CNVME_CTRL_DEAD,
 };
 
+/* Bits of cnvme_ctrl.reset_flags. */
+enum {
+	CNVME_RESET_NSSR,	/* write NSSR: NVM Subsystem Reset */
+};
+
 /* Bits of cnvme_queue.flags. */
 enum {
 	CNVME_Q_LIVE,		/* created on the device, IRQ may process it */
@@ -304,7 +309,9 @@ struct cnvme_subsys {
  * @tagset_ready: @tagset has been allocated
  * @prp_pool: DMA pool of PRP list pages
  * @dead_work: fails everything once the controller is declared dead
- * @reset_work: resets the controller after a user command timed out
+ * @reset_work: runs resets: asked for by user space, or after a user
+ *	command timed out
+ * @reset_flags: CNVME_RESET_* bits for the next run of @reset_work
  * @reset_lock: serialises controller resets and namespace scans
  * @shutdown_lock: serialises the sequences that disable the controller
  *	and cancel its commands (reset, dead path, timeout during a reset)
@@ -368,6 +375,7 @@ struct cnvme_ctrl {
 	struct dma_pool *prp_pool;
 	struct work_struct dead_work;
 	struct work_struct reset_work;
+	unsigned long reset_flags;
 	struct mutex reset_lock;	/* resets and namespace scans */
 	struct mutex shutdown_lock;	/* disable + cancel sequences */
 

@@ -20,7 +20,7 @@
  *
  * If any step fails the controller is declared dead (the dead path fails
  * everything).  If remove began meanwhile, the queues are left running
- * for it and the reset reports -ENODEV.
+ * for it.  Resets run in a work item; cnvme_ctrl_reset() waits for it.
  */
 #include <linux/io.h>
 
@@ -81,14 +81,15 @@ static int cnvme_reset_rebuild(struct cnvme_ctrl *ctrl)
 	return 0;
 }
 
-static int __cnvme_ctrl_reset(struct cnvme_ctrl *ctrl, bool subsystem)
+/* The whole reset; the controller's state tells how it ended. */
+static void __cnvme_ctrl_reset(struct cnvme_ctrl *ctrl, bool subsystem)
 {
 	int ret;
 
 	mutex_lock(&ctrl->reset_lock);
 	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_RESETTING)) {
 		mutex_unlock(&ctrl->reset_lock);
-		return -EBUSY;
+		return;
 	}
 
 	ret = cnvme_reset_teardown(ctrl, subsystem);
@@ -103,14 +104,14 @@ static int __cnvme_ctrl_reset(struct cnvme_ctrl *ctrl, bool subsystem)
 		cnvme_ctrl_kill(ctrl);
 		blk_mq_unquiesce_tagset(&ctrl->tagset);
 		mutex_unlock(&ctrl->reset_lock);
-		return -ENETRESET;
+		return;
 	}
 
 	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_LIVE)) {
 		/* Remove (or the dead path) took over; let I/O drain. */
 		blk_mq_unquiesce_tagset(&ctrl->tagset);
 		mutex_unlock(&ctrl->reset_lock);
-		return -ENODEV;
+		return;
 	}
 	blk_mq_unquiesce_tagset(&ctrl->tagset);
 	mutex_unlock(&ctrl->reset_lock);
@@ -120,7 +121,22 @@ static int __cnvme_ctrl_reset(struct cnvme_ctrl *ctrl, bool subsystem)
 		 ctrl->nr_io_queues == 1 ? "" : "s");
 	cnvme_ctrl_connected_uevent(ctrl);
 	cnvme_ns_scan(ctrl);
-	return 0;
+}
+
+/*
+ * Resets run in &cnvme_ctrl.reset_work: the register waits give up on a
+ * fatal signal, which must not cut a reset short because the process that
+ * asked for it was killed.  The caller waits for the work.
+ */
+static int cnvme_reset_sync(struct cnvme_ctrl *ctrl, bool subsystem)
+{
+	if (READ_ONCE(ctrl->state) != CNVME_CTRL_LIVE)
+		return -EBUSY;
+	if (subsystem)
+		set_bit(CNVME_RESET_NSSR, &ctrl->reset_flags);
+	queue_work(system_unbound_wq, &ctrl->reset_work);
+	flush_work(&ctrl->reset_work);
+	return READ_ONCE(ctrl->state) == CNVME_CTRL_LIVE ? 0 : -ENETRESET;
 }
 
 /**
@@ -131,11 +147,11 @@ static int __cnvme_ctrl_reset(struct cnvme_ctrl *ctrl, bool subsystem)
  *
  * Return: 0 when the controller is live again, -EBUSY when it was not
  * live to begin with (resetting, being removed, dead), -ENETRESET when it
- * did not come back (it is dead now), -ENODEV when remove began meanwhile.
+ * is not live afterwards (it is dead now, or being removed).
  */
 int cnvme_ctrl_reset(struct cnvme_ctrl *ctrl)
 {
-	return __cnvme_ctrl_reset(ctrl, false);
+	return cnvme_reset_sync(ctrl, false);
 }
 
 /**
@@ -152,22 +168,25 @@ int cnvme_subsys_reset(struct cnvme_ctrl *ctrl)
 {
 	if (!NVME_CAP_NSSRC(ctrl->cap))
 		return -ENOTTY;
-	return __cnvme_ctrl_reset(ctrl, true);
+	return cnvme_reset_sync(ctrl, true);
 }
 
 /**
- * cnvme_reset_work - reset after a user command timed out
+ * cnvme_reset_work - run a reset
  * @work: &cnvme_ctrl.reset_work
  *
- * The reset takes the command back and ends it with -EINTR.  When the
- * controller is not live, remove or the dead path ends it instead.
+ * Queued by cnvme_ctrl_reset() and cnvme_subsys_reset(), and when a user
+ * command timed out: the reset takes that command back and ends it with
+ * -EINTR.  When the controller is not live, remove or the dead path ends
+ * it instead.
  */
 void cnvme_reset_work(struct work_struct *work)
 {
 	struct cnvme_ctrl *ctrl = container_of(work, struct cnvme_ctrl,
 					       reset_work);
 
-	cnvme_ctrl_reset(ctrl);
+	__cnvme_ctrl_reset(ctrl, test_and_clear_bit(CNVME_RESET_NSSR,
+						    &ctrl->reset_flags));
 }
 
 /**
