@@ -19,8 +19,8 @@
 #     untouched, the kernel log clean and I/O still verifies;
 #   - fio --ioengine=io_uring_cmd on /dev/ng0n1 with verify, and killed
 #     with commands in flight.
-# nvme-cli's own test suite has a suite of its own (nvmecli): under TCG
-# it takes longer than all of this.
+# nvme-cli's own test suite runs in a boot of its own (suite nvmecli),
+# which keeps each boot within a few minutes.
 # Made for the default profile (one controller, one 1 GiB namespace of
 # 512-byte blocks).  Every check applies to both drivers but those named
 # cnvme_*.
