@@ -120,10 +120,13 @@ show_binding() {
 	done
 }
 
+# drv_load [PARAM=VALUE...]: both drivers take the same parameter names
+# where they share a knob (poll_queues, write_queues, io_queue_depth).
+# shellcheck disable=SC2120 # the parameters are optional
 drv_load() {
 	case $DRIVER in
-	cnvme) insmod "$LAB/cnvme.ko" || fail "insmod cnvme.ko failed" ;;
-	stock) modprobe nvme || fail "modprobe nvme failed" ;;
+	cnvme) insmod "$LAB/cnvme.ko" "$@" || fail "insmod cnvme.ko $* failed" ;;
+	stock) modprobe nvme "$@" || fail "modprobe nvme $* failed" ;;
 	*) fail "unknown DRIVER=$DRIVER" ;;
 	esac || return 1
 	udevadm settle --timeout=60 || true
