@@ -145,15 +145,60 @@ printf '%q ' "${qemu[@]}" >"$OUT/qemu.cmd"
 echo >>"$OUT/qemu.cmd"
 
 : >"$LOG"
-TMPDIR=$RUN_DIR timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$OUT/qemu.err" 2>&1 &
+TMPDIR=$RUN_DIR "${qemu[@]}" </dev/null >"$OUT/qemu.err" 2>&1 &
 QPID=$!
 tailpid=
 if [[ -n $V ]]; then
 	tail -n +1 -f --pid="$QPID" "$LOG" &
 	tailpid=$!
 fi
+
+# Where the vCPUs are when the guest is stuck: their RIPs from the
+# monitor, resolved with System.map and the _text address the guest
+# recorded (KASLR).  Best effort: a hang report must never hang.
+hang_report() {
+	local regs text map_text rip
+	regs=$(echo 'info registers -a' | timeout 10 socat -t 5 - "UNIX-CONNECT:$MONITOR" 2>/dev/null) ||
+		return 0
+	printf '%s\n' "$regs" | tr -d '\r' >"$OUT/registers.txt"
+	text=$(cat "$SHARE/results/kernel-text" 2>/dev/null) || text=
+	map_text=$(awk '$3 == "_text" { print $1 }' "$KDIR/System.map" 2>/dev/null) || map_text=
+	# Kernel text lies in the top 2 GiB, so the low 32 bits of an address
+	# are enough and stay exact in awk's doubles.
+	grep -o 'RIP=[0-9a-f]*' "$OUT/registers.txt" | cut -d= -f2 | while read -r rip; do
+		if [[ ${#rip} -eq 16 && ${#text} -eq 16 && ${#map_text} -eq 16 ]]; then
+			gawk -v want=$((16#${rip:8} - 16#${text:8} + 16#${map_text:8})) '
+				substr($1, 1, 8) != "ffffffff" { next }
+				{ a = strtonum("0x" substr($1, 9)) }
+				a > want { exit }
+				$2 ~ /^[tT]$/ { best = $3; off = want - a }
+				END { printf "vCPU at %s+0x%x\n", best, off }' "$KDIR/System.map"
+		else
+			echo "vCPU at $rip"
+		fi
+	done
+}
+
+# The per-boot limit.  Polling (not timeout(1)) so that the hang report
+# can ask the still-running QEMU where the guest is stuck.
+deadline=$((SECONDS + timeout))
+while kill -0 "$QPID" 2>/dev/null && ((SECONDS < deadline)); do
+	sleep 0.5
+done
 rc=0
-wait "$QPID" || rc=$?
+if kill -0 "$QPID" 2>/dev/null; then
+	hang_report >"$OUT/hang.txt" 2>&1 || true
+	kill "$QPID" 2>/dev/null || true
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 "$QPID" 2>/dev/null || break
+		sleep 1
+	done
+	kill -9 "$QPID" 2>/dev/null || true
+	wait "$QPID" 2>/dev/null || true
+	rc=124
+else
+	wait "$QPID" || rc=$?
+fi
 QPID=
 [[ -n $tailpid ]] && wait "$tailpid"
 
@@ -182,9 +227,10 @@ else
 	status=crash
 	why="the suite did not complete"
 fi
-if ((rc == 124 || rc == 137)); then
+if ((rc == 124)); then
 	status=hang
 	why="no power-off within $timeout s: QEMU killed"
+	[[ -s $OUT/hang.txt ]] && why+=" ($(sort -u "$OUT/hang.txt" | tr '\n' ' '))"
 elif grep -q 'Kernel panic - not syncing' "$LOG"; then
 	status=crash
 	why="kernel panic"
