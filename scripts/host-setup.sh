@@ -49,7 +49,7 @@ KVER=$(lab_kver) || die "cannot derive the kernel version from linux-headers-6.1
 KDIR=$(lab_kernel_dir "$KVER")
 [[ -d /usr/src/linux-headers-$KVER ]] || die "headers for $KVER missing"
 
-if [[ -f $KDIR/.ready && -f $KDIR/System.map ]]; then
+if [[ -f $KDIR/.ready ]]; then
 	log "guest kernel $KVER: ready in ${KDIR#"$LAB_ROOT"/}"
 	exit 0
 fi
@@ -71,8 +71,6 @@ rm -rf "$KDIR"
 mkdir -p "$KDIR/lib/modules"
 cp "$tmp/root/boot/vmlinuz-$KVER" "$KDIR/vmlinuz"
 cp "$tmp/root/boot/config-$KVER" "$KDIR/config"
-# For resolving the addresses of a hung guest's vCPUs.
-cp "$tmp/root/boot/System.map-$KVER" "$KDIR/System.map"
 # Newer packages ship modules under usr/lib (merged /usr); accept both.
 for m in "$tmp/root/lib/modules/$KVER" "$tmp/root/usr/lib/modules/$KVER"; do
 	[[ -d $m ]] && mv "$m" "$KDIR/lib/modules/$KVER" && break

@@ -153,26 +153,24 @@ if [[ -n $V ]]; then
 	tailpid=$!
 fi
 
-# Where the vCPUs are when the guest is stuck: their RIPs from the
-# monitor, resolved with System.map and the _text address the guest
-# recorded (KASLR).  Best effort: a hang report must never hang.
+# Where the vCPUs are when the guest is stuck: their RIPs from the monitor,
+# resolved with the text symbols the guest saved at start-up and after
+# loading the driver (Debian ships no real System.map).  Best effort: a
+# hang report must never hang.
 hang_report() {
-	local regs text map_text rip
+	local regs rip sym
 	regs=$(echo 'info registers -a' | timeout 10 socat -t 5 - "UNIX-CONNECT:$MONITOR" 2>/dev/null) ||
 		return 0
 	printf '%s\n' "$regs" | tr -d '\r' >"$OUT/registers.txt"
-	text=$(cat "$SHARE/results/kernel-text" 2>/dev/null) || text=
-	map_text=$(awk '$3 == "_text" { print $1 }' "$KDIR/System.map" 2>/dev/null) || map_text=
-	# Kernel text lies in the top 2 GiB, so the low 32 bits of an address
-	# are enough and stay exact in awk's doubles.
+	cat "$SHARE"/results/kallsyms* 2>/dev/null | LC_ALL=C sort -u >"$RUN_DIR/symbols" || true
 	grep -o 'RIP=[0-9a-f]*' "$OUT/registers.txt" | cut -d= -f2 | while read -r rip; do
-		if [[ ${#rip} -eq 16 && ${#text} -eq 16 && ${#map_text} -eq 16 ]]; then
-			gawk -v want=$((16#${rip:8} - 16#${text:8} + 16#${map_text:8})) '
-				substr($1, 1, 8) != "ffffffff" { next }
-				{ a = strtonum("0x" substr($1, 9)) }
-				a > want { exit }
-				$2 ~ /^[tT]$/ { best = $3; off = want - a }
-				END { printf "vCPU at %s+0x%x\n", best, off }' "$KDIR/System.map"
+		# Fixed-width lower-case hex compares correctly as text.
+		sym=$(LC_ALL=C awk -v want="$rip" '$1 > want { exit }
+			{ addr = $1; name = $3 " " $4 }
+			END { if (addr != "") print addr, name }' "$RUN_DIR/symbols")
+		if [[ -n $sym && ${#rip} -eq 16 ]]; then
+			read -r addr name <<<"$sym"
+			printf 'vCPU at %s+0x%x\n' "$name" $((16#${rip:8} - 16#${addr:8}))
 		else
 			echo "vCPU at $rip"
 		fi
@@ -226,6 +224,9 @@ else
 	failed=$(($(count '^not ok ' "$OUT/points") + 1))
 	status=crash
 	why="the suite did not complete"
+	case $(cat "$OUT/exit" 2>/dev/null) in
+	124 | 137) status=hang why="the suite ran out of time in the guest" ;;
+	esac
 fi
 if ((rc == 124)); then
 	status=hang

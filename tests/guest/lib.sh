@@ -131,6 +131,9 @@ drv_load() {
 	*) fail "unknown DRIVER=$DRIVER" ;;
 	esac || return 1
 	udevadm settle --timeout=60 || true
+	# The driver's symbols, for the host's report if the guest hangs.
+	grep -E "^[0-9a-f]+ [tT] .*\[($(drv_module)|nvme_core)\]" /proc/kallsyms \
+		>"$RESULTS/kallsyms-driver" || true
 	# Both drivers bind during module init; allow a little for async probe.
 	if ! poll 30 all_bound; then
 		show_binding
