@@ -88,8 +88,7 @@ wall_mode() {
 				fi
 				out=$RES/fio/w-$r-$drv-$cfg.json
 				if irqs=$(run_timed "$cfg" "$out"); then
-					iops=$(iops_of "$out")
-					ios=$(ios_of "$out")
+					read -r iops ios < <(fio_sums "$out")
 					printf '%s\t%s\t%s\tok\t%s\t%s\t%s\n' "$r" "$drv" "$cfg" \
 						"fio/${out##*/}" "$irqs" "$ios" >>"$RES/runs.tsv"
 					line+=" $cfg=$iops"
@@ -122,7 +121,7 @@ counted() {
 		--exec_prerun="$mark" --exec_postrun="$mark" "${args[@]}" >/dev/null 2>&1 || rc=$?
 	((rc == 0)) || { say "fio failed ($drv $cfg $n): status $rc"; return 1; }
 	printf '%s\t%s\t%s\tok\t%s\t0\t%s\n' "$rep" "$drv" "$cfg" "fio/${out##*/}" \
-		"$(ios_of "$out")" >>"$RES/runs.tsv"
+		"$(fio_sums "$out" | cut -d' ' -f2)" >>"$RES/runs.tsv"
 }
 
 warm_up() {

@@ -192,17 +192,12 @@ run_timed() {
 	echo $((i1 - i0))
 }
 
-# iops_of FIO.json: read plus write IOPS, summed over the jobs (each job
-# is reported on its own, so an unfair split shows in the JSON).
-iops_of() {
+# fio_sums FIO.json: "IOPS I/Os" (reads plus writes), summed over the
+# jobs; each job is reported on its own, so an unfair split shows in the
+# JSON.  One python3 start per run: under TCG each costs about a second.
+fio_sums() {
 	python3 -c 'import json, sys
 jobs = json.load(open(sys.argv[1]))["jobs"]
-print("%.0f" % sum(j["read"]["iops"] + j["write"]["iops"] for j in jobs))' "$1"
-}
-
-# ios_of FIO.json: I/Os completed (reads plus writes, all jobs).
-ios_of() {
-	python3 -c 'import json, sys
-jobs = json.load(open(sys.argv[1]))["jobs"]
-print(sum(j["read"]["total_ios"] + j["write"]["total_ios"] for j in jobs))' "$1"
+print("%.0f %d" % (sum(j["read"]["iops"] + j["write"]["iops"] for j in jobs),
+                   sum(j["read"]["total_ios"] + j["write"]["total_ios"] for j in jobs)))' "$1"
 }

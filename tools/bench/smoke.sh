@@ -58,9 +58,10 @@ check() {
 # run_cfg CONFIG: the configuration runs and completes I/O.
 run_cfg() {
 	local out=$TMP/$1.json irqs ios
+	local iops
 	irqs=$(run_timed "$1" "$out") || return 1
-	ios=$(ios_of "$out")
-	echo "$1: $(iops_of "$out") IOPS, $ios I/Os, $irqs I/O-queue interrupts"
+	read -r iops ios < <(fio_sums "$out")
+	echo "$1: $iops IOPS, $ios I/Os, $irqs I/O-queue interrupts"
 	((ios > 0)) || { echo "$1: no I/O completed"; return 1; }
 	echo "$irqs" >"$TMP/$1.irqs"
 }
