@@ -7,6 +7,8 @@
 #   make run        boot a guest, load cnvme, show it working
 #   make check      every suite on every device profile
 #                   (DRIVER=stock, SUITES=, PROFILES= narrow it down)
+#   make bench      stock nvme vs cnvme vs null_blk: IOPS and instructions
+#                   per I/O (Documentation/benchmarks.md; ~15-20 min)
 #   make clean      remove every build product
 #   make distclean  also remove build/ (cached guest kernel and image)
 
@@ -17,7 +19,7 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 DRIVER ?= cnvme
 export KDIR DRIVER
 
-.PHONY: all modules lint run check clean distclean help host-setup guest-image lab-deps
+.PHONY: all modules lint run check bench clean distclean help host-setup guest-image lab-deps
 
 all: modules
 
@@ -49,6 +51,12 @@ run: lab-deps
 
 check: lab-deps
 	tests/check.sh
+
+# scripts/bench.sh prepares everything it needs itself (host packages, guest,
+# cnvme.ko, the TCG plugin); ROUNDS=, RUNTIME=, REPS=, BENCH_BOOTS= adjust
+# it.  Results in out/bench/.
+bench:
+	scripts/bench.sh
 
 clean:
 	@if [ -n "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi

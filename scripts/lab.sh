@@ -164,15 +164,58 @@ printf '%q ' "${qemu[@]}" >"$OUT/qemu.cmd"
 echo >>"$OUT/qemu.cmd"
 
 : >"$LOG"
-TMPDIR=$RUN_DIR timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$OUT/qemu.err" 2>&1 &
+TMPDIR=$RUN_DIR "${qemu[@]}" </dev/null >"$OUT/qemu.err" 2>&1 &
 QPID=$!
 tailpid=
 if [[ -n $V ]]; then
 	tail -n +1 -f --pid="$QPID" "$LOG" &
 	tailpid=$!
 fi
+
+# Where the vCPUs are when the guest is stuck: their RIPs from the monitor,
+# resolved with the text symbols the guest saved at start-up and after
+# loading the driver (Debian ships no real System.map).  Best effort: a
+# hang report must never hang.
+hang_report() {
+	local regs rip sym
+	regs=$(echo 'info registers -a' | timeout 10 socat -t 5 - "UNIX-CONNECT:$MONITOR" 2>/dev/null) ||
+		return 0
+	printf '%s\n' "$regs" | tr -d '\r' >"$OUT/registers.txt"
+	cat "$SHARE"/results/kallsyms* 2>/dev/null | LC_ALL=C sort -u >"$RUN_DIR/symbols" || true
+	grep -o 'RIP=[0-9a-f]*' "$OUT/registers.txt" | cut -d= -f2 | while read -r rip; do
+		# Fixed-width lower-case hex compares correctly as text.
+		sym=$(LC_ALL=C awk -v want="$rip" '$1 > want { exit }
+			{ addr = $1; name = $3 " " $4 }
+			END { if (addr != "") print addr, name }' "$RUN_DIR/symbols")
+		if [[ -n $sym && ${#rip} -eq 16 ]]; then
+			read -r addr name <<<"$sym"
+			printf 'vCPU at %s+0x%x\n' "$name" $((16#${rip:8} - 16#${addr:8}))
+		else
+			echo "vCPU at $rip"
+		fi
+	done
+}
+
+# The per-boot limit.  Polling (not timeout(1)) so that the hang report
+# can ask the still-running QEMU where the guest is stuck.
+deadline=$((SECONDS + timeout))
+while kill -0 "$QPID" 2>/dev/null && ((SECONDS < deadline)); do
+	sleep 0.5
+done
 rc=0
-wait "$QPID" || rc=$?
+if kill -0 "$QPID" 2>/dev/null; then
+	hang_report >"$OUT/hang.txt" 2>&1 || true
+	kill "$QPID" 2>/dev/null || true
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 "$QPID" 2>/dev/null || break
+		sleep 1
+	done
+	kill -9 "$QPID" 2>/dev/null || true
+	wait "$QPID" 2>/dev/null || true
+	rc=124
+else
+	wait "$QPID" || rc=$?
+fi
 QPID=
 [[ -n $tailpid ]] && wait "$tailpid"
 
@@ -200,10 +243,14 @@ else
 	failed=$(($(count '^not ok ' "$OUT/points") + 1))
 	status=crash
 	why="the suite did not complete"
+	case $(cat "$OUT/exit" 2>/dev/null) in
+	124 | 137) status=hang why="the suite ran out of time in the guest" ;;
+	esac
 fi
-if ((rc == 124 || rc == 137)); then
+if ((rc == 124)); then
 	status=hang
 	why="no power-off within $timeout s: QEMU killed"
+	[[ -s $OUT/hang.txt ]] && why+=" ($(sort -u "$OUT/hang.txt" | tr '\n' ' '))"
 elif grep -q 'Kernel panic - not syncing' "$LOG"; then
 	status=crash
 	why="kernel panic"

@@ -80,10 +80,15 @@ profile_twoctrl() {
 profile_cmb() { ctrl1 cmb_size_mb=64; }
 
 # Backend write cache off: every write is stable when it completes and
-# Get Features (Volatile Write Cache) reads "disabled".  QEMU 7.2 still sets
-# VWC in Identify Controller, so the disk itself stays "write back" (the
-# stock driver reports exactly that).
-profile_nowc() { ctrl1 write-cache=off 512 wb; }
+# Get Features (Volatile Write Cache) reads "disabled", although QEMU 7.2
+# still sets VWC in Identify Controller.  The stock driver looks only at
+# VWC and reports "write back"; cnvme also reads the feature and reports
+# "write through", so no flush or FUA reaches the device.
+profile_nowc() {
+	local cache=wt
+	[[ $DRIVER == stock ]] && cache=wb
+	ctrl1 write-cache=off 512 "$cache"
+}
 
 # DMA through an emulated VT-d in strict mode: a DMA to an address the
 # driver did not map faults.  Interrupt remapping needs a split irqchip,

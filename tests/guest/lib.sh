@@ -52,7 +52,8 @@ check() { # NAME COMMAND...
 	if ((rc == 0)); then
 		record ok "$name"
 	else
-		reason=$(grep -v '^[[:space:]]*$' "$out" | tail -n 1 | tr -d '#' | cut -c1-160)
+		# A silent failure has no last line: grep must not end the suite.
+		reason=$({ grep -v '^[[:space:]]*$' "$out" || true; } | tail -n 1 | tr -d '#' | cut -c1-160)
 		record "not ok" "$name" "${reason:-exit status $rc}"
 	fi
 	rm -f "$out"
@@ -120,13 +121,19 @@ show_binding() {
 	done
 }
 
+# drv_load [PARAM=VALUE...]: both drivers take the same parameter names
+# where they share a knob (poll_queues, write_queues, io_queue_depth).
+# shellcheck disable=SC2120 # the parameters are optional
 drv_load() {
 	case $DRIVER in
-	cnvme) insmod "$LAB/cnvme.ko" || fail "insmod cnvme.ko failed" ;;
-	stock) modprobe nvme || fail "modprobe nvme failed" ;;
+	cnvme) insmod "$LAB/cnvme.ko" "$@" || fail "insmod cnvme.ko $* failed" ;;
+	stock) modprobe nvme "$@" || fail "modprobe nvme $* failed" ;;
 	*) fail "unknown DRIVER=$DRIVER" ;;
 	esac || return 1
 	udevadm settle --timeout=60 || true
+	# The driver's symbols, for the host's report if the guest hangs.
+	grep -E "^[0-9a-f]+ [tT] .*\[($(drv_module)|nvme_core)\]" /proc/kallsyms \
+		>"$RESULTS/kallsyms-driver" || true
 	# Both drivers bind during module init; allow a little for async probe.
 	if ! poll 30 all_bound; then
 		show_binding

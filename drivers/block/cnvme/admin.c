@@ -25,7 +25,7 @@ int cnvme_admin_enable(struct cnvme_ctrl *ctrl)
 	u32 aqa = (CNVME_AQ_DEPTH - 1) | (CNVME_AQ_DEPTH - 1) << 16;
 	int ret;
 
-	cnvme_q_init(q, q->cq_vector);
+	cnvme_q_init(q, q->cq_vector, false);
 	writel(aqa, ctrl->bar + NVME_REG_AQA);
 	lo_hi_writeq(q->sq_dma_addr, ctrl->bar + NVME_REG_ASQ);
 	lo_hi_writeq(q->cq_dma_addr, ctrl->bar + NVME_REG_ACQ);
@@ -64,7 +64,7 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	ret = cnvme_q_alloc(ctrl, 0, CNVME_AQ_DEPTH);
 	if (ret)
 		return ret;
-	cnvme_q_init(q, 0);
+	cnvme_q_init(q, 0, false);
 
 	ret = cnvme_q_request_irq(q);
 	if (ret) {
@@ -276,6 +276,7 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 	ctrl->max_hw_sectors = 1U << (max_shift - SECTOR_SHIFT);
 	ctrl->vwc = id->vwc & NVME_CTRL_VWC_PRESENT;
 	ctrl->oncs = le16_to_cpu(id->oncs);
+	ctrl->oacs = le16_to_cpu(id->oacs);
 	ctrl->id_nn = le32_to_cpu(id->nn);
 
 	rtd3 = usecs_to_jiffies(le32_to_cpu(id->rtd3e));
@@ -396,6 +397,38 @@ int cnvme_admin_effects(struct cnvme_ctrl *ctrl)
 }
 
 /**
+ * cnvme_admin_read_vwc - is the volatile write cache actually enabled?
+ * @ctrl: the controller, with @ctrl->vwc from Identify Controller
+ *
+ * VWC in Identify Controller only says a cache exists; Get Features
+ * (Volatile Write Cache) says whether it is on.  With the cache off every
+ * completed write is stable, so flushes and FUA would only cost time:
+ * the disks then report write through.  If the feature cannot be read
+ * the cache is assumed on, which is always safe.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_admin_read_vwc(struct cnvme_ctrl *ctrl)
+{
+	struct nvme_command cmd = { };
+	union nvme_result res;
+	int ret;
+
+	if (!ctrl->vwc)
+		return 0;
+	cmd.features.opcode = nvme_admin_get_features;
+	cmd.features.fid = cpu_to_le32(NVME_FEAT_VOLATILE_WC);
+	ret = cnvme_admin_exec(ctrl, &cmd, NULL, 0, &res);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (!(le32_to_cpu(res.u32) & 1)) {
+		dev_info(ctrl->dev, "volatile write cache is disabled: no flush or FUA needed\n");
+		ctrl->vwc = false;
+	}
+	return 0;
+}
+
+/**
  * cnvme_set_queue_count - Set Features (Number of Queues)
  * @ctrl: the controller, with a live admin queue
  * @count: I/O queue pairs wanted; on return, those granted (never more)
@@ -433,9 +466,13 @@ static int cnvme_create_cq(struct cnvme_ctrl *ctrl, struct cnvme_queue *q)
 	cmd.create_cq.prp1 = cpu_to_le64(q->cq_dma_addr);
 	cmd.create_cq.cqid = cpu_to_le16(q->qid);
 	cmd.create_cq.qsize = cpu_to_le16(q->depth - 1);
-	cmd.create_cq.cq_flags = cpu_to_le16(NVME_QUEUE_PHYS_CONTIG |
-					     NVME_CQ_IRQ_ENABLED);
-	cmd.create_cq.irq_vector = cpu_to_le16(q->cq_vector);
+	if (test_bit(CNVME_Q_POLLED, &q->flags)) {
+		cmd.create_cq.cq_flags = cpu_to_le16(NVME_QUEUE_PHYS_CONTIG);
+	} else {
+		cmd.create_cq.cq_flags = cpu_to_le16(NVME_QUEUE_PHYS_CONTIG |
+						     NVME_CQ_IRQ_ENABLED);
+		cmd.create_cq.irq_vector = cpu_to_le16(q->cq_vector);
+	}
 	return cnvme_admin_exec(ctrl, &cmd, NULL, 0, NULL);
 }
 
@@ -480,7 +517,8 @@ static int cnvme_io_queue_create_dev(struct cnvme_ctrl *ctrl,
 /**
  * cnvme_create_io_queue - create I/O queue @qid again after a reset
  * @ctrl: the controller, enabled, with a live admin queue
- * @qid: the queue, whose rings and interrupt handler cnvme kept
+ * @qid: the queue, whose rings and interrupt handler (unless polled)
+ *	cnvme kept
  *
  * Return: 0 or a negative errno.
  */
@@ -489,7 +527,7 @@ int cnvme_create_io_queue(struct cnvme_ctrl *ctrl, u16 qid)
 	struct cnvme_queue *q = &ctrl->queues[qid];
 	int ret;
 
-	cnvme_q_init(q, q->cq_vector);
+	cnvme_q_init(q, q->cq_vector, test_bit(CNVME_Q_POLLED, &q->flags));
 	ret = cnvme_io_queue_create_dev(ctrl, q);
 	if (ret) {
 		dev_err(ctrl->dev, "cannot create I/O queue %u again: %d\n",
@@ -501,7 +539,8 @@ int cnvme_create_io_queue(struct cnvme_ctrl *ctrl, u16 qid)
 }
 
 /* Bring up I/O queue @qid on the device; undone by cnvme_io_queue_down(). */
-static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector)
+static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector,
+			     bool polled)
 {
 	struct cnvme_queue *q = &ctrl->queues[qid];
 	int ret;
@@ -509,7 +548,7 @@ static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector)
 	ret = cnvme_q_alloc(ctrl, qid, ctrl->q_depth);
 	if (ret)
 		return ret;
-	cnvme_q_init(q, vector);
+	cnvme_q_init(q, vector, polled);
 
 	ret = cnvme_io_queue_create_dev(ctrl, q);
 	if (ret)
@@ -539,14 +578,41 @@ static void cnvme_io_queue_down(struct cnvme_ctrl *ctrl, u16 qid)
 }
 
 /*
- * Size the interrupt vectors for @nr I/O queues plus the admin queue,
- * spreading the I/O vectors over the CPUs.  Vector 0 stays unmanaged for
- * the admin queue.  MSI-X is preferred, then MSI, then INTx; with a
- * single vector the one I/O queue shares it with the admin queue.
+ * With write_queues set, the interrupt-driven queues form two sets, each
+ * spread over all CPUs: the default map (which gets the writes) and the
+ * read map.  Called back by the IRQ core with the vectors it could get.
  */
-static int cnvme_setup_vectors(struct cnvme_ctrl *ctrl, unsigned int *nr)
+static void cnvme_calc_irq_sets(struct irq_affinity *affd, unsigned int nvecs)
 {
-	struct irq_affinity affd = { .pre_vectors = 1 };
+	struct cnvme_ctrl *ctrl = affd->priv;
+	unsigned int writes = min(cnvme_write_queues, nvecs - 1);
+
+	if (!writes || nvecs < 2) {
+		affd->nr_sets = 1;
+		affd->set_size[0] = nvecs;
+		ctrl->io_queues[HCTX_TYPE_READ] = 0;
+		return;
+	}
+	affd->nr_sets = 2;
+	affd->set_size[0] = writes;
+	affd->set_size[1] = nvecs - writes;
+	ctrl->io_queues[HCTX_TYPE_READ] = nvecs - writes;
+}
+
+/*
+ * Size the interrupt vectors for @nr_irq interrupt-driven I/O queues plus
+ * the admin queue, spreading the I/O vectors over the CPUs.  Vector 0
+ * stays unmanaged for the admin queue.  MSI-X is preferred, then MSI,
+ * then INTx; with a single vector the one I/O queue shares it with the
+ * admin queue.  Fills io_queues[DEFAULT] and io_queues[READ].
+ */
+static int cnvme_setup_vectors(struct cnvme_ctrl *ctrl, unsigned int nr_irq)
+{
+	struct irq_affinity affd = {
+		.pre_vectors	= 1,
+		.calc_sets	= cnvme_calc_irq_sets,
+		.priv		= ctrl,
+	};
 	struct cnvme_queue *adminq = &ctrl->queues[0];
 	int vecs, ret;
 
@@ -554,7 +620,8 @@ static int cnvme_setup_vectors(struct cnvme_ctrl *ctrl, unsigned int *nr)
 	cnvme_q_free_irq(adminq);
 	pci_free_irq_vectors(ctrl->pdev);
 
-	vecs = pci_alloc_irq_vectors_affinity(ctrl->pdev, 1, *nr + 1,
+	ctrl->io_queues[HCTX_TYPE_READ] = 0;
+	vecs = pci_alloc_irq_vectors_affinity(ctrl->pdev, 1, nr_irq + 1,
 					      PCI_IRQ_ALL_TYPES | PCI_IRQ_AFFINITY,
 					      &affd);
 	if (vecs < 0) {
@@ -564,7 +631,10 @@ static int cnvme_setup_vectors(struct cnvme_ctrl *ctrl, unsigned int *nr)
 		return vecs;
 	}
 	ctrl->nr_vecs = vecs;
-	*nr = vecs > 1 ? min_t(unsigned int, *nr, vecs - 1) : 1;
+	if (vecs == 1)
+		ctrl->io_queues[HCTX_TYPE_READ] = 0;
+	ctrl->io_queues[HCTX_TYPE_DEFAULT] = vecs > 1 ?
+		vecs - 1 - ctrl->io_queues[HCTX_TYPE_READ] : 1;
 
 	adminq->cq_vector = 0;
 	ret = cnvme_q_request_irq(adminq);
@@ -584,7 +654,12 @@ static int cnvme_alloc_tagset(struct cnvme_ctrl *ctrl)
 
 	set->ops = &cnvme_mq_ops;
 	set->nr_hw_queues = ctrl->nr_io_queues;
-	set->nr_maps = 1;
+	if (ctrl->io_queues[HCTX_TYPE_POLL])
+		set->nr_maps = HCTX_MAX_TYPES;
+	else if (ctrl->io_queues[HCTX_TYPE_READ])
+		set->nr_maps = HCTX_TYPE_READ + 1;
+	else
+		set->nr_maps = 1;
 	set->queue_depth = min_t(u32, ctrl->q_depth - 1, BLK_MQ_MAX_DEPTH);
 	set->timeout = cnvme_io_timeout * HZ;
 	set->numa_node = dev_to_node(ctrl->dev);
@@ -601,11 +676,80 @@ static int cnvme_alloc_tagset(struct cnvme_ctrl *ctrl)
 }
 
 /**
+ * cnvme_dbbuf_init - set up the shadow doorbell buffer
+ * @ctrl: the controller, with a live admin queue and no I/O queues yet
+ *
+ * With Doorbell Buffer Config (OACS bit 8) the driver writes doorbell
+ * values to host memory and touches the MMIO doorbell only when the
+ * controller's event index says it is waiting for one, which saves most
+ * doorbell writes (each a VM exit on an emulated controller).  Failure is
+ * not an error: the MMIO doorbells always work.  A reset, which makes the
+ * controller forget the buffer, calls it again.
+ */
+void cnvme_dbbuf_init(struct cnvme_ctrl *ctrl)
+{
+	struct nvme_command cmd = { };
+	size_t size;
+
+	if (!(ctrl->oacs & NVME_CTRL_OACS_DBBUF_SUPP))
+		return;
+	size = (size_t)(cnvme_max_io_queues() + 1) * 2 * ctrl->db_stride *
+	       sizeof(__le32);
+	size = round_up(size, CNVME_CTRL_PAGE_SIZE);
+	if (!ctrl->dbbuf_dbs) {
+		ctrl->dbbuf_dbs = dma_alloc_coherent(ctrl->dev, size,
+						     &ctrl->dbbuf_dbs_dma,
+						     GFP_KERNEL);
+		if (!ctrl->dbbuf_dbs)
+			return;
+		ctrl->dbbuf_eis = dma_alloc_coherent(ctrl->dev, size,
+						     &ctrl->dbbuf_eis_dma,
+						     GFP_KERNEL);
+		if (!ctrl->dbbuf_eis)
+			goto out_free;
+		ctrl->dbbuf_size = size;
+	}
+
+	/* Both buffers are page aligned: PRP1 and PRP2 each name one. */
+	cmd.dbbuf.opcode = nvme_admin_dbbuf;
+	cmd.dbbuf.prp1 = cpu_to_le64(ctrl->dbbuf_dbs_dma);
+	cmd.dbbuf.prp2 = cpu_to_le64(ctrl->dbbuf_eis_dma);
+	if (!cnvme_admin_exec(ctrl, &cmd, NULL, 0, NULL))
+		return;
+	dev_info(ctrl->dev, "Doorbell Buffer Config failed, using MMIO doorbells\n");
+	cnvme_dbbuf_free(ctrl);
+	return;
+
+out_free:
+	dma_free_coherent(ctrl->dev, size, ctrl->dbbuf_dbs, ctrl->dbbuf_dbs_dma);
+	ctrl->dbbuf_dbs = NULL;
+}
+
+/**
+ * cnvme_dbbuf_free - release the shadow doorbell buffer
+ * @ctrl: the controller, whose I/O queues no longer use it
+ */
+void cnvme_dbbuf_free(struct cnvme_ctrl *ctrl)
+{
+	if (!ctrl->dbbuf_dbs)
+		return;
+	dma_free_coherent(ctrl->dev, ctrl->dbbuf_size, ctrl->dbbuf_dbs,
+			  ctrl->dbbuf_dbs_dma);
+	dma_free_coherent(ctrl->dev, ctrl->dbbuf_size, ctrl->dbbuf_eis,
+			  ctrl->dbbuf_eis_dma);
+	ctrl->dbbuf_dbs = NULL;
+	ctrl->dbbuf_eis = NULL;
+}
+
+/**
  * cnvme_io_queues_create - negotiate, create and wire up the I/O queues
  * @ctrl: the controller, enabled, with a live admin queue
  *
- * One queue per possible CPU, bounded by what the controller grants, by
- * the interrupt vectors available and by the doorbells mapped.
+ * One interrupt-driven queue per possible CPU plus write_queues more for
+ * a separate read map, and poll_queues polled queues, all bounded by what
+ * the controller grants, by the interrupt vectors available and by the
+ * doorbells mapped.  Queue ids follow the blk-mq maps: default, read,
+ * poll.
  *
  * Return: 0 or a negative errno; on error the I/O queues are gone again
  * (the interrupt vectors stay allocated, the caller frees them).
@@ -614,8 +758,8 @@ int cnvme_io_queues_create(struct cnvme_ctrl *ctrl)
 {
 	unsigned int max_db = (ctrl->bar_size - NVME_REG_DBS) /
 			      (2 * ctrl->db_stride * sizeof(u32)) - 1;
-	unsigned int nr = min(num_possible_cpus(), max_db);
-	unsigned int qid;
+	unsigned int nr = min(cnvme_max_io_queues(), max_db);
+	unsigned int nr_irq, nr_poll, qid, vector;
 	int ret;
 
 	if (!nr) {
@@ -625,13 +769,23 @@ int cnvme_io_queues_create(struct cnvme_ctrl *ctrl)
 	ret = cnvme_set_queue_count(ctrl, &nr);
 	if (ret)
 		return ret;
-	ret = cnvme_setup_vectors(ctrl, &nr);
+
+	/* At least one queue must take interrupts. */
+	nr_poll = min(cnvme_poll_queues, nr - 1);
+	nr_irq = nr - nr_poll;
+	ret = cnvme_setup_vectors(ctrl, nr_irq);
 	if (ret)
 		return ret;
+	nr_irq = ctrl->io_queues[HCTX_TYPE_DEFAULT] +
+		 ctrl->io_queues[HCTX_TYPE_READ];
+	ctrl->io_queues[HCTX_TYPE_POLL] = nr_poll;
+	cnvme_dbbuf_init(ctrl);
 
-	for (qid = 1; qid <= nr; qid++) {
-		ret = cnvme_io_queue_up(ctrl, qid,
-					ctrl->nr_vecs > 1 ? qid : 0);
+	for (qid = 1; qid <= nr_irq + nr_poll; qid++) {
+		bool polled = qid > nr_irq;
+
+		vector = ctrl->nr_vecs > 1 ? qid : 0;
+		ret = cnvme_io_queue_up(ctrl, qid, vector, polled);
 		if (ret)
 			goto out_down;
 		ctrl->nr_io_queues = qid;
@@ -682,4 +836,6 @@ void cnvme_io_queues_free(struct cnvme_ctrl *ctrl)
 	for (qid = ctrl->nr_io_queues; qid >= 1; qid--)
 		cnvme_io_queue_down(ctrl, qid);
 	ctrl->nr_io_queues = 0;
+	memset(ctrl->io_queues, 0, sizeof(ctrl->io_queues));
+	cnvme_dbbuf_free(ctrl);
 }

@@ -108,6 +108,7 @@ enum {
 /* Bits of cnvme_queue.flags. */
 enum {
 	CNVME_Q_LIVE,		/* created on the device, IRQ may process it */
+	CNVME_Q_POLLED,		/* no interrupt: completions are polled */
 };
 
 /**
@@ -118,11 +119,17 @@ enum {
  * @sq_tail: next free SQ slot
  * @last_sq_tail: SQ tail last written to the doorbell
  * @q_db: SQ tail doorbell; the CQ head doorbell follows at @db_stride
+ * @dbbuf_sq_db: shadow SQ tail doorbell, or NULL without a doorbell buffer
+ * @dbbuf_sq_ei: event index the controller publishes for the SQ
  * @cqes: completion queue entries (host memory, coherent DMA)
  * @cq_head: next CQ entry to look at; only the completion side touches it
  * @cq_phase: phase tag value that marks a new entry at @cq_head
  * @cq_db: CQ head doorbell
+ * @dbbuf_cq_db: shadow CQ head doorbell, or NULL
+ * @dbbuf_cq_ei: event index the controller publishes for the CQ
  * @tags: blk-mq driver tags of the hardware context served by this queue
+ * @cq_poll_lock: serialises pollers of a polled queue (which has no
+ *	interrupt handler to own its CQ)
  * @ctrl: owning controller
  * @flags: CNVME_Q_* bits
  * @sq_dma_addr: bus address of @sq_cmds
@@ -141,12 +148,17 @@ struct cnvme_queue {
 	u16 sq_tail;
 	u16 last_sq_tail;
 	u32 __iomem *q_db;
+	__le32 *dbbuf_sq_db;
+	__le32 *dbbuf_sq_ei;
 
 	struct nvme_completion *cqes ____cacheline_aligned_in_smp;
 	u16 cq_head;
 	u8 cq_phase;
 	u32 __iomem *cq_db;
+	__le32 *dbbuf_cq_db;
+	__le32 *dbbuf_cq_ei;
 	struct blk_mq_tags *tags;
+	spinlock_t cq_poll_lock;	/* CQ of a polled queue */
 
 	struct cnvme_ctrl *ctrl ____cacheline_aligned_in_smp;
 	unsigned long flags;
@@ -300,8 +312,15 @@ struct cnvme_subsys {
  * @subsys_owns_instance: @instance names the subsystem, which releases it
  * @state_lock: protects @state
  * @state: see enum cnvme_ctrl_state; changed only by cnvme_ctrl_set_state()
- * @queues: admin queue at index 0, then the I/O queues
+ * @queues: admin queue at index 0, then the I/O queues: first those of
+ *	the default map, then the read map, then the polled ones
  * @nr_io_queues: I/O queues created on the device
+ * @io_queues: how many of them serve each blk-mq map (HCTX_TYPE_*)
+ * @dbbuf_dbs: shadow doorbells (Doorbell Buffer Config), or NULL
+ * @dbbuf_eis: event indexes the controller writes, or NULL
+ * @dbbuf_dbs_dma: bus address of @dbbuf_dbs
+ * @dbbuf_eis_dma: bus address of @dbbuf_eis
+ * @dbbuf_size: size of each of the two doorbell buffers
  * @nr_vecs: interrupt vectors allocated
  * @admin_tagset: tag set of the admin queue
  * @admin_q: request queue for admin commands issued by the driver
@@ -329,7 +348,8 @@ struct cnvme_subsys {
  * @dmrl: most ranges in one Dataset Management command, 0 if unreported
  * @dmrsl: most logical blocks in one range, 0 if unreported
  * @wzsl: Write Zeroes size limit (power of two, in 4 KiB units), 0 if none
- * @vwc: the controller has a volatile write cache
+ * @oacs: Optional Admin Command Support from Identify Controller
+ * @vwc: the controller has a volatile write cache and it is enabled
  * @serial: Serial Number, NUL terminated
  * @model: Model Number, NUL terminated
  * @firmware_rev: Firmware Revision, NUL terminated
@@ -366,7 +386,13 @@ struct cnvme_ctrl {
 
 	struct cnvme_queue *queues;
 	unsigned int nr_io_queues;
+	unsigned int io_queues[HCTX_MAX_TYPES];
 	unsigned int nr_vecs;
+	__le32 *dbbuf_dbs;
+	__le32 *dbbuf_eis;
+	dma_addr_t dbbuf_dbs_dma;
+	dma_addr_t dbbuf_eis_dma;
+	size_t dbbuf_size;
 
 	struct blk_mq_tag_set admin_tagset;
 	struct request_queue *admin_q;
@@ -390,6 +416,7 @@ struct cnvme_ctrl {
 	unsigned long shutdown_timeout;
 	unsigned long ready_timeout;
 	u16 oncs;
+	u16 oacs;
 	u8 dmrl;
 	u32 dmrsl;
 	u8 wzsl;
@@ -414,6 +441,8 @@ extern unsigned int cnvme_io_queue_depth;
 extern unsigned int cnvme_io_timeout;
 extern unsigned int cnvme_admin_timeout;
 extern unsigned int cnvme_shutdown_timeout;
+extern unsigned int cnvme_write_queues;
+extern unsigned int cnvme_poll_queues;
 
 /* main.c: the module parameter that picks private names */
 extern bool cnvme_private_names;
@@ -457,7 +486,7 @@ int cnvme_ctrl_shutdown(struct cnvme_ctrl *ctrl);
 bool cnvme_ctrl_present(struct cnvme_ctrl *ctrl);
 int cnvme_q_alloc(struct cnvme_ctrl *ctrl, u16 qid, u32 depth);
 void cnvme_q_free(struct cnvme_ctrl *ctrl, u16 qid);
-void cnvme_q_init(struct cnvme_queue *q, u16 vector);
+void cnvme_q_init(struct cnvme_queue *q, u16 vector, bool polled);
 int cnvme_q_request_irq(struct cnvme_queue *q);
 void cnvme_q_free_irq(struct cnvme_queue *q);
 void cnvme_q_suspend(struct cnvme_queue *q);
@@ -473,12 +502,15 @@ int cnvme_admin_exec(struct cnvme_ctrl *ctrl, struct nvme_command *cmd,
 int cnvme_identify(struct cnvme_ctrl *ctrl, u8 cns, u32 nsid, void *buf);
 int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl);
 int cnvme_admin_identify_nvm(struct cnvme_ctrl *ctrl);
+int cnvme_admin_read_vwc(struct cnvme_ctrl *ctrl);
 int cnvme_admin_effects(struct cnvme_ctrl *ctrl);
 int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count);
 int cnvme_create_io_queue(struct cnvme_ctrl *ctrl, u16 qid);
 int cnvme_io_queues_create(struct cnvme_ctrl *ctrl);
 void cnvme_io_queues_delete(struct cnvme_ctrl *ctrl);
 void cnvme_io_queues_free(struct cnvme_ctrl *ctrl);
+void cnvme_dbbuf_init(struct cnvme_ctrl *ctrl);
+void cnvme_dbbuf_free(struct cnvme_ctrl *ctrl);
 
 /* io.c: the submission and completion paths */
 extern const struct blk_mq_ops cnvme_admin_mq_ops;
@@ -495,6 +527,17 @@ int cnvme_ns_scan(struct cnvme_ctrl *ctrl);
 void cnvme_ns_remove_all(struct cnvme_ctrl *ctrl);
 void cnvme_ns_mark_dead(struct cnvme_ctrl *ctrl);
 int cnvme_ns_update_nuse(struct cnvme_ns *ns);
+
+/**
+ * cnvme_max_io_queues - the most I/O queues cnvme may ask a controller for
+ *
+ * Return: one interrupt-driven queue per possible CPU, plus the extra
+ * queues of the write_queues and poll_queues parameters.
+ */
+static inline unsigned int cnvme_max_io_queues(void)
+{
+	return num_possible_cpus() + cnvme_write_queues + cnvme_poll_queues;
+}
 
 /**
  * cnvme_db - address of a doorbell register

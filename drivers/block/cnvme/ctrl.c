@@ -74,8 +74,8 @@ bool cnvme_ctrl_present(struct cnvme_ctrl *ctrl)
  * @ctrl: the controller
  *
  * The mapping covers the registers and the doorbells of as many queues
- * as cnvme could ever create (one per possible CPU plus the admin queue),
- * CAP.DSTRD apart, limited by the BAR's size.
+ * as cnvme could ever create (cnvme_max_io_queues() plus the admin
+ * queue), CAP.DSTRD apart, limited by the BAR's size.
  *
  * Return: 0 or a negative errno, after one dev_err line.
  */
@@ -114,8 +114,8 @@ int cnvme_ctrl_map(struct cnvme_ctrl *ctrl)
 	ctrl->vs = readl(ctrl->bar + NVME_REG_VS);
 	ctrl->db_stride = 1U << NVME_CAP_STRIDE(ctrl->cap);
 
-	want = NVME_REG_DBS +
-	       (resource_size_t)(nr_cpu_ids + 1) * 2 * ctrl->db_stride * 4;
+	want = NVME_REG_DBS + (resource_size_t)(cnvme_max_io_queues() + 1) *
+			      2 * ctrl->db_stride * 4;
 	want = min(want, len);
 	if (want > ctrl->bar_size) {
 		iounmap(ctrl->bar);
@@ -270,6 +270,7 @@ int cnvme_q_alloc(struct cnvme_ctrl *ctrl, u16 qid, u32 depth)
 		goto out_free_cq;
 
 	spin_lock_init(&q->sq_lock);
+	spin_lock_init(&q->cq_poll_lock);
 	q->ctrl = ctrl;
 	q->qid = qid;
 	q->depth = depth;
@@ -306,19 +307,46 @@ void cnvme_q_free(struct cnvme_ctrl *ctrl, u16 qid)
 /**
  * cnvme_q_init - reset the ring indexes before the device sees the queue
  * @q: the queue
- * @vector: interrupt vector index of its CQ
+ * @vector: interrupt vector index of its CQ (unused when @polled)
+ * @polled: the CQ has no interrupt and is polled
  *
  * The CQ is zeroed so that no stale entry carries the phase tag the
- * driver expects on the first pass (1).
+ * driver expects on the first pass (1).  With a doorbell buffer the
+ * queue's shadow doorbells and event indexes start from zero as well.
  */
-void cnvme_q_init(struct cnvme_queue *q, u16 vector)
+void cnvme_q_init(struct cnvme_queue *q, u16 vector, bool polled)
 {
+	struct cnvme_ctrl *ctrl = q->ctrl;
+
 	q->sq_tail = 0;
 	q->last_sq_tail = 0;
 	q->cq_head = 0;
 	q->cq_phase = 1;
-	q->cq_vector = vector;
+	q->cq_vector = polled ? 0 : vector;
+	if (polled)
+		set_bit(CNVME_Q_POLLED, &q->flags);
+	else
+		clear_bit(CNVME_Q_POLLED, &q->flags);
 	memset(q->cqes, 0, q->depth * sizeof(*q->cqes));
+
+	q->dbbuf_sq_db = NULL;
+	q->dbbuf_sq_ei = NULL;
+	q->dbbuf_cq_db = NULL;
+	q->dbbuf_cq_ei = NULL;
+	/* The admin queue always uses the MMIO doorbells. */
+	if (ctrl->dbbuf_dbs && q->qid) {
+		unsigned int sq = 2 * q->qid * ctrl->db_stride;
+		unsigned int cq = sq + ctrl->db_stride;
+
+		q->dbbuf_sq_db = &ctrl->dbbuf_dbs[sq];
+		q->dbbuf_cq_db = &ctrl->dbbuf_dbs[cq];
+		q->dbbuf_sq_ei = &ctrl->dbbuf_eis[sq];
+		q->dbbuf_cq_ei = &ctrl->dbbuf_eis[cq];
+		*q->dbbuf_sq_db = 0;
+		*q->dbbuf_cq_db = 0;
+		*q->dbbuf_sq_ei = 0;
+		*q->dbbuf_cq_ei = 0;
+	}
 }
 
 /**
@@ -334,6 +362,8 @@ int cnvme_q_request_irq(struct cnvme_queue *q)
 {
 	struct cnvme_ctrl *ctrl = q->ctrl;
 
+	if (test_bit(CNVME_Q_POLLED, &q->flags))
+		return 0;
 	return pci_request_irq(ctrl->pdev, q->cq_vector, cnvme_irq, NULL, q,
 			       "cnvme%dq%u", ctrl->instance, q->qid);
 }
@@ -344,20 +374,28 @@ int cnvme_q_request_irq(struct cnvme_queue *q)
  */
 void cnvme_q_free_irq(struct cnvme_queue *q)
 {
+	if (test_bit(CNVME_Q_POLLED, &q->flags))
+		return;
 	pci_free_irq(q->ctrl->pdev, q->cq_vector, q);
 }
 
 /**
- * cnvme_q_suspend - stop completion processing from interrupts
+ * cnvme_q_suspend - stop completion processing from interrupts and pollers
  * @q: the queue
  *
- * After this returns no interrupt handler is looking at the queue, so the
- * caller owns the CQ and may reap it itself.
+ * After this returns no interrupt handler or poller is looking at the
+ * queue, so the caller owns the CQ and may reap it itself.
  */
 void cnvme_q_suspend(struct cnvme_queue *q)
 {
 	if (!test_and_clear_bit(CNVME_Q_LIVE, &q->flags))
 		return;
+	if (test_bit(CNVME_Q_POLLED, &q->flags)) {
+		/* Pollers check LIVE under the lock: wait out the current one. */
+		spin_lock(&q->cq_poll_lock);
+		spin_unlock(&q->cq_poll_lock);
+		return;
+	}
 	synchronize_irq(pci_irq_vector(q->ctrl->pdev, q->cq_vector));
 }
 

@@ -66,6 +66,31 @@ static inline void cnvme_sq_copy(struct cnvme_queue *q,
 }
 
 /*
+ * Shadow doorbell: publish @val in host memory and tell whether the
+ * controller asked to be woken by an MMIO write as well, i.e. whether its
+ * event index lies in (old, val] modulo 2^16.
+ */
+static inline bool cnvme_dbbuf_need_mmio(__le32 *db, __le32 *ei, u16 val)
+{
+	u16 old, event;
+
+	if (!db)
+		return true;
+	/* The ring entries must be visible before the new doorbell value. */
+	wmb();
+	old = le32_to_cpu(*db);
+	WRITE_ONCE(*db, cpu_to_le32(val));
+	/*
+	 * The doorbell store must be visible before the event index is
+	 * read; the controller orders the other way round, so between the
+	 * two one of us always sees the other's update.
+	 */
+	mb();
+	event = le32_to_cpu(READ_ONCE(*ei));
+	return (u16)(val - event - 1) < (u16)(val - old);
+}
+
+/*
  * One doorbell write covers every entry copied since the last one.
  * writel() orders the entry stores in coherent memory before the MMIO
  * write, so the device never fetches a half-written command.
@@ -75,7 +100,8 @@ static inline void cnvme_sq_ring(struct cnvme_queue *q)
 	lockdep_assert_held(&q->sq_lock);
 	if (q->sq_tail == q->last_sq_tail)
 		return;
-	writel(q->sq_tail, q->q_db);
+	if (cnvme_dbbuf_need_mmio(q->dbbuf_sq_db, q->dbbuf_sq_ei, q->sq_tail))
+		writel(q->sq_tail, q->q_db);
 	q->last_sq_tail = q->sq_tail;
 }
 
@@ -409,11 +435,10 @@ static inline blk_status_t cnvme_setup_cmd(struct cnvme_ctrl *ctrl,
 	}
 }
 
-static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
-				   const struct blk_mq_queue_data *bd)
+/* Everything before the SQ copy: build, map, number and start @rq. */
+static inline blk_status_t cnvme_prep_rq(struct cnvme_queue *q,
+					 struct request *rq)
 {
-	struct cnvme_queue *q = hctx->driver_data;
-	struct request *rq = bd->rq;
 	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
 	blk_status_t ret;
 
@@ -425,7 +450,7 @@ static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
 	/* Passthrough submitters set the flags; block I/O has none. */
 	if (!blk_rq_is_passthrough(rq))
 		iod->flags = 0;
-	ret = cnvme_setup_cmd(q->ctrl, hctx->queue->queuedata, rq, iod);
+	ret = cnvme_setup_cmd(q->ctrl, rq->q->queuedata, rq, iod);
 	if (unlikely(ret))
 		return ret;
 
@@ -446,13 +471,69 @@ static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
 	iod->gen = (iod->gen + 1) & CNVME_CID_GEN_MASK;
 	iod->cmd.common.command_id = iod->gen << CNVME_CID_TAG_BITS | rq->tag;
 	blk_mq_start_request(rq);
+	return BLK_STS_OK;
+}
+
+static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
+				   const struct blk_mq_queue_data *bd)
+{
+	struct cnvme_queue *q = hctx->driver_data;
+	struct request *rq = bd->rq;
+	blk_status_t ret;
+
+	ret = cnvme_prep_rq(q, rq);
+	if (ret)
+		return ret;
 
 	spin_lock(&q->sq_lock);
-	cnvme_sq_copy(q, &iod->cmd);
+	cnvme_sq_copy(q, &((struct cnvme_iod *)blk_mq_rq_to_pdu(rq))->cmd);
 	if (bd->last)
 		cnvme_sq_ring(q);
 	spin_unlock(&q->sq_lock);
 	return BLK_STS_OK;
+}
+
+/* Copy a prepared batch for one queue and ring its doorbell once. */
+static void cnvme_submit_batch(struct cnvme_queue *q, struct rq_list *batch)
+{
+	struct request *rq;
+
+	spin_lock(&q->sq_lock);
+	while ((rq = rq_list_pop(batch))) {
+		struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+
+		cnvme_sq_copy(q, &iod->cmd);
+	}
+	cnvme_sq_ring(q);
+	spin_unlock(&q->sq_lock);
+}
+
+/*
+ * A plugged list of requests: consecutive requests for the same queue are
+ * copied under one lock hold with one doorbell write.  Requests that
+ * cannot be prepared now are handed back; blk-mq then issues them one by
+ * one through queue_rq, which reports their status.
+ */
+static void cnvme_queue_rqs(struct rq_list *rqlist)
+{
+	struct rq_list batch = { }, requeue = { };
+	struct cnvme_queue *q = NULL;
+	struct request *rq;
+
+	while ((rq = rq_list_pop(rqlist))) {
+		struct cnvme_queue *rq_q = rq->mq_hctx->driver_data;
+
+		if (q && q != rq_q && !rq_list_empty(&batch))
+			cnvme_submit_batch(q, &batch);
+		q = rq_q;
+		if (cnvme_prep_rq(q, rq) == BLK_STS_OK)
+			rq_list_add_tail(&batch, rq);
+		else
+			rq_list_add_tail(&requeue, rq);
+	}
+	if (q && !rq_list_empty(&batch))
+		cnvme_submit_batch(q, &batch);
+	*rqlist = requeue;
 }
 
 static void cnvme_commit_rqs(struct blk_mq_hw_ctx *hctx)
@@ -570,7 +651,8 @@ static inline int cnvme_process_cq(struct cnvme_queue *q,
 			q->cq_phase ^= 1;
 		}
 	}
-	if (found)
+	if (found && cnvme_dbbuf_need_mmio(q->dbbuf_cq_db, q->dbbuf_cq_ei,
+					   q->cq_head))
 		writel(q->cq_head, q->cq_db);
 	return found;
 }
@@ -597,6 +679,26 @@ irqreturn_t cnvme_irq(int irq, void *data)
 	if (!rq_list_empty(&iob.req_list))
 		iob.complete(&iob);
 	return IRQ_HANDLED;
+}
+
+/*
+ * Polled completion for REQ_POLLED I/O.  Several tasks may poll the same
+ * queue, so the CQ is owned by whoever holds cq_poll_lock; the cheap
+ * phase check first keeps idle polls lock-free.
+ */
+static int cnvme_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
+{
+	struct cnvme_queue *q = hctx->driver_data;
+	struct nvme_completion *cqe = &q->cqes[q->cq_head];
+	int found = 0;
+
+	if ((le16_to_cpu(READ_ONCE(cqe->status)) & 1) != q->cq_phase)
+		return 0;
+	spin_lock(&q->cq_poll_lock);
+	if (test_bit(CNVME_Q_LIVE, &q->flags))
+		found = cnvme_process_cq(q, iob);
+	spin_unlock(&q->cq_poll_lock);
+	return found;
 }
 
 /**
@@ -676,7 +778,12 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 	unsigned int irq = pci_irq_vector(ctrl->pdev, q->cq_vector);
 
 	/* A lost or late interrupt is not a timeout: look at the CQ first. */
-	if (test_bit(CNVME_Q_LIVE, &q->flags)) {
+	if (test_bit(CNVME_Q_POLLED, &q->flags)) {
+		spin_lock(&q->cq_poll_lock);
+		if (test_bit(CNVME_Q_LIVE, &q->flags))
+			cnvme_q_reap(q);
+		spin_unlock(&q->cq_poll_lock);
+	} else if (test_bit(CNVME_Q_LIVE, &q->flags)) {
 		disable_irq(irq);
 		cnvme_q_reap(q);
 		enable_irq(irq);
@@ -760,18 +867,31 @@ static void cnvme_exit_request(struct blk_mq_tag_set *set, struct request *rq,
 	iod->sgt.sgl = NULL;
 }
 
+/*
+ * Hardware contexts follow the queue ids: the default map, then the read
+ * map, then the polled queues.  Interrupt-driven maps follow the affinity
+ * of their vectors (vector 0 is the admin queue's, I/O queue n uses
+ * vector n); polled queues are spread over the CPUs.  An empty map makes
+ * blk-mq fall back to the default one.
+ */
 static void cnvme_map_queues(struct blk_mq_tag_set *set)
 {
 	struct cnvme_ctrl *ctrl = set->driver_data;
-	struct blk_mq_queue_map *map = &set->map[HCTX_TYPE_DEFAULT];
+	unsigned int i, offset = 0;
 
-	map->nr_queues = ctrl->nr_io_queues;
-	map->queue_offset = 0;
-	/* Vector 0 is the admin queue's; I/O queue n uses vector n. */
-	if (ctrl->nr_vecs > 1)
-		blk_mq_pci_map_queues(map, ctrl->pdev, 1);
-	else
-		blk_mq_map_queues(map);
+	for (i = 0; i < set->nr_maps; i++) {
+		struct blk_mq_queue_map *map = &set->map[i];
+
+		map->nr_queues = ctrl->io_queues[i];
+		map->queue_offset = offset;
+		if (!map->nr_queues)
+			continue;
+		if (i != HCTX_TYPE_POLL && ctrl->nr_vecs > 1)
+			blk_mq_pci_map_queues(map, ctrl->pdev, offset + 1);
+		else
+			blk_mq_map_queues(map);
+		offset += map->nr_queues;
+	}
 }
 
 const struct blk_mq_ops cnvme_admin_mq_ops = {
@@ -784,8 +904,10 @@ const struct blk_mq_ops cnvme_admin_mq_ops = {
 
 const struct blk_mq_ops cnvme_mq_ops = {
 	.queue_rq	= cnvme_queue_rq,
+	.queue_rqs	= cnvme_queue_rqs,
 	.commit_rqs	= cnvme_commit_rqs,
 	.complete	= cnvme_complete_rq,
+	.poll		= cnvme_poll,
 	.init_hctx	= cnvme_init_hctx,
 	.exit_request	= cnvme_exit_request,
 	.map_queues	= cnvme_map_queues,

@@ -29,6 +29,17 @@ static int cnvme_param_set_shutdown(const char *val,
 	return param_set_uint_minmax(val, kp, 1, 60);
 }
 
+static int cnvme_param_set_queues(const char *val,
+				  const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, num_possible_cpus());
+}
+
+static const struct kernel_param_ops cnvme_queues_ops = {
+	.set = cnvme_param_set_queues,
+	.get = param_get_uint,
+};
+
 static const struct kernel_param_ops cnvme_depth_ops = {
 	.set = cnvme_param_set_depth,
 	.get = param_get_uint,
@@ -48,6 +59,16 @@ unsigned int cnvme_io_queue_depth = 1024;
 module_param_cb(io_queue_depth, &cnvme_depth_ops, &cnvme_io_queue_depth, 0444);
 MODULE_PARM_DESC(io_queue_depth,
 		 "entries per I/O queue, 2-4095, further capped by CAP.MQES (default 1024)");
+
+unsigned int cnvme_write_queues;
+module_param_cb(write_queues, &cnvme_queues_ops, &cnvme_write_queues, 0444);
+MODULE_PARM_DESC(write_queues,
+		 "queues for writes, making the others a separate read map, 0 to the number of possible CPUs (default 0: reads and writes share)");
+
+unsigned int cnvme_poll_queues;
+module_param_cb(poll_queues, &cnvme_queues_ops, &cnvme_poll_queues, 0444);
+MODULE_PARM_DESC(poll_queues,
+		 "queues without interrupts for polled I/O, 0 to the number of possible CPUs (default 0)");
 
 unsigned int cnvme_io_timeout = 30;
 module_param_cb(io_timeout, &cnvme_timeout_ops, &cnvme_io_timeout, 0444);
@@ -148,8 +169,8 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	/* From here on put_device() frees the controller. */
 	cnvme_ctrl_dev_init(ctrl);
 
-	ctrl->queues = kcalloc_node(nr_cpu_ids + 1, sizeof(*ctrl->queues),
-				    GFP_KERNEL, node);
+	ctrl->queues = kcalloc_node(cnvme_max_io_queues() + 1,
+				    sizeof(*ctrl->queues), GFP_KERNEL, node);
 	if (!ctrl->queues) {
 		ret = -ENOMEM;
 		goto out_put_ctrl;
@@ -206,6 +227,9 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = cnvme_admin_identify_nvm(ctrl);
 	if (ret)
 		goto out_stop_ctrl;
+	ret = cnvme_admin_read_vwc(ctrl);
+	if (ret)
+		goto out_stop_ctrl;
 	ret = cnvme_admin_effects(ctrl);
 	if (ret)
 		goto out_stop_ctrl;
@@ -228,12 +252,14 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto out_remove_ns;
 	}
 
-	dev_info(ctrl->dev, "%s%d: %s, fw %s, NVMe %u.%u, %u I/O queue%s of %u entries, %u vector%s\n",
+	dev_info(ctrl->dev, "%s%d: %s, fw %s, NVMe %u.%u, %u/%u/%u default/read/poll queues of %u entries, %u vector%s%s\n",
 		 cnvme_names->ctrl, ctrl->instance, ctrl->model,
-		 ctrl->firmware_rev,
-		 NVME_MAJOR(ctrl->vs), NVME_MINOR(ctrl->vs), ctrl->nr_io_queues,
-		 ctrl->nr_io_queues == 1 ? "" : "s", ctrl->q_depth,
-		 ctrl->nr_vecs, ctrl->nr_vecs == 1 ? "" : "s");
+		 ctrl->firmware_rev, NVME_MAJOR(ctrl->vs), NVME_MINOR(ctrl->vs),
+		 ctrl->io_queues[HCTX_TYPE_DEFAULT],
+		 ctrl->io_queues[HCTX_TYPE_READ],
+		 ctrl->io_queues[HCTX_TYPE_POLL], ctrl->q_depth,
+		 ctrl->nr_vecs, ctrl->nr_vecs == 1 ? "" : "s",
+		 ctrl->dbbuf_dbs ? ", shadow doorbells" : "");
 	cnvme_ctrl_connected_uevent(ctrl);
 	return 0;
 

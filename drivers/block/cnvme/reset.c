@@ -15,7 +15,9 @@
  *      sent again in step 6; passthrough commands end (user space sees
  *      -EINTR, as with the stock driver);
  *   4. program and enable the admin queue, unquiesce it;
- *   5. Set Features (Number of Queues), then create each I/O queue again;
+ *   5. Set Features (Number of Queues), Doorbell Buffer Config when the
+ *      queues use shadow doorbells, then create each I/O queue again
+ *      (interrupt-driven or polled, as before);
  *   6. RESETTING -> LIVE, unquiesce the I/O queues, rescan namespaces.
  *
  * If any step fails the controller is declared dead (the dead path fails
@@ -73,6 +75,9 @@ static int cnvme_reset_rebuild(struct cnvme_ctrl *ctrl)
 			nr, ctrl->nr_io_queues);
 		return -EIO;
 	}
+	/* The controller forgot the shadow doorbells: configure them again. */
+	if (ctrl->dbbuf_dbs)
+		cnvme_dbbuf_init(ctrl);
 	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
 		ret = cnvme_create_io_queue(ctrl, qid);
 		if (ret)

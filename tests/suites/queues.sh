@@ -1,0 +1,107 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# lab-timeout: 600
+#
+# queues: the queue maps of poll_queues and write_queues.  With one poll
+# queue and one write queue the disk has default (write), read and poll
+# hardware contexts; polled I/O (io_uring --hipri) verifies and is served
+# by the poll context without a single interrupt; non-polled writes go to
+# the default map and reads to the read map.
+
+# The helpers below run through check "$@", which shellcheck cannot see.
+# shellcheck disable=SC2317
+set -euo pipefail
+# shellcheck source=tests/guest/lib.sh
+. "$LAB/guest/lib.sh"
+
+DBG=/sys/kernel/debug/block
+
+# Hardware contexts of DISK whose type is TYPE (default, read, poll).
+hctx_of_type() { # DISK TYPE
+	local h
+	for h in "$DBG/$1"/hctx*; do
+		[[ $(<"$h/type") == "$2" ]] && echo "$h"
+	done
+	return 0
+}
+
+maps_present() {
+	local t n
+	for t in default read poll; do
+		n=$(hctx_of_type "$1" "$t" | wc -l)
+		echo "$t: $n hardware context(s)"
+		((n > 0)) || fail "no $t hardware context" || return 1
+	done
+	[[ $(<"/sys/block/$1/queue/io_poll") == 1 ]] || fail "queue/io_poll is not 1"
+}
+
+# Interrupts per vector of the NVMe functions: "NAME COUNT" lines.
+irq_counts() {
+	awk '$NF ~ /^c?nvme[0-9]+q[0-9]+$/ {
+		s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i
+		print $NF, s }' /proc/interrupts
+}
+
+# Interrupts of the I/O queues with ids FIRST..LAST of controller 0.
+irqs_of() { # FIRST LAST
+	irq_counts | awk -v a="$1" -v b="$2" '{ q = $1; sub(/.*q/, "", q)
+		if (q + 0 >= a && q + 0 <= b) s += $2 } END { print s + 0 }'
+}
+
+all_irqs() { irq_counts | awk '{ s += $2 } END { print s + 0 }'; }
+
+# Polled I/O must complete without any interrupt at all.
+polled_io() { # DISK
+	local irq0 irq1
+	irq0=$(all_irqs)
+	fio_verify "$1" --hipri --rw=randwrite --bs=4k --iodepth=16 \
+		--iodepth_batch_submit=8 --size=16m --offset=0 || return 1
+	irq1=$(all_irqs)
+	echo "interrupts during polled write+verify: $irq0 -> $irq1"
+	((irq1 == irq0)) || { irq_counts; fail "$((irq1 - irq0)) interrupt(s) during polled I/O"; }
+}
+
+# Queue ids follow the maps: default (writes) first, then the read map.
+# Completions of writes must interrupt on the default queues' vectors,
+# completions of reads on the read queues' vectors.
+read_write_maps() { # DISK
+	local nd nr w0 w1 r0 r1
+	nd=$(hctx_of_type "$1" default | wc -l)
+	nr=$(hctx_of_type "$1" read | wc -l)
+	w0=$(irqs_of 1 "$nd")
+	r0=$(irqs_of $((nd + 1)) $((nd + nr)))
+	dd if=/dev/urandom of="/dev/$1" bs=64k count=256 seek=512 oflag=direct status=none ||
+		fail "write failed" || return 1
+	w1=$(irqs_of 1 "$nd")
+	r1=$(irqs_of $((nd + 1)) $((nd + nr)))
+	echo "writes: default-map interrupts $w0 -> $w1, read-map $r0 -> $r1"
+	((w1 - w0 >= 200)) || fail "write completions did not come from the default map" || return 1
+	((r1 == r0)) || fail "write completions came from the read map" || return 1
+	dd if="/dev/$1" of=/dev/null bs=64k count=256 skip=512 iflag=direct status=none ||
+		fail "read failed" || return 1
+	w0=$(irqs_of 1 "$nd")
+	r0=$(irqs_of $((nd + 1)) $((nd + nr)))
+	echo "reads: default-map interrupts $w1 -> $w0, read-map $r1 -> $r0"
+	((r0 - r1 >= 200)) || fail "read completions did not come from the read map" || return 1
+	((w0 == w1)) || fail "read completions came from the default map"
+}
+
+# Closing a disk after writing makes udevd read it (through the read map,
+# with interrupts) unless the disk is not watched.
+mkdir -p /run/udev/rules.d
+echo 'SUBSYSTEM=="block", KERNEL=="nvme*|cnvme*", OPTIONS+="nowatch"' \
+	>/run/udev/rules.d/99-lab-nowatch.rules
+udevadm control --reload
+
+ktap_begin
+
+check load_with_poll_and_write_queues drv_load poll_queues=1 write_queues=1
+check_disks probe
+P=${DISK[0]:-}
+check three_maps maps_present "$P"
+check polled_io_no_interrupts polled_io "$P"
+check reads_and_writes_use_their_maps read_write_maps "$P"
+check unload_driver drv_unload
+check unload_removes_nodes no_nodes_left
+check kernel_log_clean dmesg_clean
+ktap_end
