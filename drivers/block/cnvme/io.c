@@ -623,13 +623,13 @@ static enum rq_end_io_ret cnvme_abort_end_io(struct request *rq,
 
 	/* Completion dword 0, bit 0 clear: the command was aborted. */
 	if (!iod->status)
-		dev_warn(ctrl->dev, "Abort of command id %#x: %s\n",
-			 iod->cmd.abort.cid,
-			 le32_to_cpu(iod->result.u32) & 1 ? "not aborted" :
-			 "aborted");
+		dev_warn_ratelimited(ctrl->dev, "Abort of command id %#x: %s\n",
+				     iod->cmd.abort.cid,
+				     le32_to_cpu(iod->result.u32) & 1 ?
+				     "not aborted" : "aborted");
 	else if ((iod->status & NVME_SCT_SC_MASK) != NVME_SC_HOST_ABORTED_CMD)
-		dev_warn(ctrl->dev, "Abort of command id %#x failed with status %#x\n",
-			 iod->cmd.abort.cid, iod->status);
+		dev_warn_ratelimited(ctrl->dev, "Abort of command id %#x failed with status %#x\n",
+				     iod->cmd.abort.cid, iod->status);
 	atomic_dec(&ctrl->aborts);
 	return RQ_END_IO_FREE;
 }
