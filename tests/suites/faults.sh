@@ -392,6 +392,7 @@ dead_controller() { # DISK
 		--offset=64m --size=64m --time_based --runtime=120
 	fio_started /tmp/dead.log || return 1
 	DEAD_CMD=$(setpci -s "$DEAD_BDF" COMMAND)
+	setpci -s "$DEAD_BDF" COMMAND=0
 	touch /tmp/dead.hold
 	while [[ -e /tmp/dead.hold ]]; do setpci -s "$DEAD_BDF" COMMAND=0; done &
 	hold=$!
