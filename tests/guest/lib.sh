@@ -159,8 +159,14 @@ drv_load() {
 	fi
 }
 
+# udev probes a disk that was written and closed; while its probe holds
+# the disk open, rmmod says "in use".  Wait for udev, then give a last
+# opener a bounded time to let go: a reference the driver leaked still
+# fails here.
 drv_unload() {
-	rmmod "$(drv_module)" || fail "rmmod $(drv_module) failed" || return 1
+	udevadm settle --timeout=60 || true
+	poll 30 rmmod "$(drv_module)" 2>/dev/null ||
+		rmmod "$(drv_module)" || fail "rmmod $(drv_module) failed" || return 1
 	[[ ! -e /sys/module/$(drv_module) ]] || fail "module still present after rmmod"
 }
 
