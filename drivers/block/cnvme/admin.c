@@ -11,6 +11,37 @@
 #include "cnvme.h"
 
 /**
+ * cnvme_admin_enable - program the admin queue and enable the controller
+ * @ctrl: the controller, with the admin queue's rings allocated and its
+ *	interrupt suspended (CNVME_Q_LIVE clear)
+ *
+ * Used by probe and by every reset: the controller is disabled first, the
+ * rings start empty, and the admin queue goes live once CSTS.RDY is set.
+ * The caller holds @ctrl->teardown_lock, or is probe.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_admin_enable(struct cnvme_ctrl *ctrl)
+{
+	struct cnvme_queue *q = &ctrl->queues[0];
+	u32 aqa = (CNVME_AQ_DEPTH - 1) | (CNVME_AQ_DEPTH - 1) << 16;
+	int ret;
+
+	ret = cnvme_ctrl_disable(ctrl);
+	if (ret)
+		return ret;
+	cnvme_q_init(q, 0, false);
+	writel(aqa, ctrl->bar + NVME_REG_AQA);
+	lo_hi_writeq(q->sq_dma_addr, ctrl->bar + NVME_REG_ASQ);
+	lo_hi_writeq(q->cq_dma_addr, ctrl->bar + NVME_REG_ACQ);
+	ret = cnvme_ctrl_enable(ctrl);
+	if (ret)
+		return ret;
+	set_bit(CNVME_Q_LIVE, &q->flags);
+	return 0;
+}
+
+/**
  * cnvme_admin_init - create the admin queue and enable the controller
  * @ctrl: the controller, mapped, with one interrupt vector allocated
  *
@@ -26,9 +57,9 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	};
 	struct blk_mq_tag_set *set = &ctrl->admin_tagset;
 	struct cnvme_queue *q = &ctrl->queues[0];
-	u32 aqa = (CNVME_AQ_DEPTH - 1) | (CNVME_AQ_DEPTH - 1) << 16;
 	int ret;
 
+	/* Whatever ran the controller before must stop using host memory. */
 	ret = cnvme_ctrl_disable(ctrl);
 	if (ret)
 		return ret;
@@ -36,11 +67,7 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	ret = cnvme_q_alloc(ctrl, 0, CNVME_AQ_DEPTH);
 	if (ret)
 		return ret;
-	cnvme_q_init(q, 0, false);
-	writel(aqa, ctrl->bar + NVME_REG_AQA);
-	lo_hi_writeq(q->sq_dma_addr, ctrl->bar + NVME_REG_ASQ);
-	lo_hi_writeq(q->cq_dma_addr, ctrl->bar + NVME_REG_ACQ);
-
+	q->cq_vector = 0;
 	ret = cnvme_q_request_irq(q);
 	if (ret) {
 		dev_err(ctrl->dev, "cannot request the admin interrupt: %d\n",
@@ -67,10 +94,9 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 		goto out_free_tagset;
 	}
 
-	ret = cnvme_ctrl_enable(ctrl);
+	ret = cnvme_admin_enable(ctrl);
 	if (ret)
 		goto out_destroy_queue;
-	set_bit(CNVME_Q_LIVE, &q->flags);
 	return 0;
 
 out_destroy_queue:
@@ -112,7 +138,8 @@ void cnvme_admin_exit(struct cnvme_ctrl *ctrl)
  * @result: where to store completion dword 0/1, or NULL
  *
  * The wait is bounded by the admin_timeout parameter: a command that does
- * not complete in time declares the controller dead, which completes it.
+ * not complete in time resets the controller, or declares it dead while
+ * it is being probed, reset or removed; either way the command completes.
  *
  * Return: 0, a negative errno, or the positive NVMe status of a command
  * the controller failed.
@@ -183,8 +210,9 @@ static void cnvme_copy_id_string(char *dst, const char *src, size_t len)
  * @ctrl: the controller
  *
  * Sets the transfer limit (MDTS, capped by what cnvme's PRP lists can
- * describe), the write cache flag, the namespace count, the shutdown
- * timeout (RTD3E) and the identification strings.
+ * describe), the write cache flag, the namespace count, the Abort limit
+ * (ACL), the Command Retry Delay Times, the shutdown timeout (RTD3E) and
+ * the identification strings.
  *
  * Return: 0 or a negative errno.
  */
@@ -214,6 +242,11 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 	ctrl->oncs = le16_to_cpu(id->oncs);
 	ctrl->oacs = le16_to_cpu(id->oacs);
 	ctrl->id_nn = le32_to_cpu(id->nn);
+	/* ACL is zero based. */
+	ctrl->abort_limit = id->acl + 1;
+	ctrl->crdt[0] = le16_to_cpu(id->crdt1);
+	ctrl->crdt[1] = le16_to_cpu(id->crdt2);
+	ctrl->crdt[2] = le16_to_cpu(id->crdt3);
 
 	rtd3 = usecs_to_jiffies(le32_to_cpu(id->rtd3e));
 	ctrl->shutdown_timeout = clamp(rtd3, cnvme_shutdown_timeout * HZ,
@@ -292,6 +325,43 @@ int cnvme_admin_read_vwc(struct cnvme_ctrl *ctrl)
 		ctrl->vwc = false;
 	}
 	return 0;
+}
+
+/**
+ * cnvme_set_host_behavior - let the controller ask for retry delays
+ * @ctrl: the controller, with a live admin queue
+ *
+ * With Advanced Command Retry Enable set in Host Behavior Support, a
+ * controller that reports Command Retry Delay Times may ask in a failed
+ * command's CRD field that the retry wait that long.  Controllers without
+ * CRDT are left alone.  The setting does not survive a controller reset,
+ * so every reset sets it again.  A controller that refuses it is fine:
+ * retries then simply do not wait.
+ *
+ * Return: 0, or a negative errno when the admin queue does not work.
+ */
+int cnvme_set_host_behavior(struct cnvme_ctrl *ctrl)
+{
+	struct nvme_feat_host_behavior *hb;
+	struct nvme_command cmd = { };
+	int ret;
+
+	if (!ctrl->crdt[0] && !ctrl->crdt[1] && !ctrl->crdt[2])
+		return 0;
+	hb = kzalloc(sizeof(*hb), GFP_KERNEL);
+	if (!hb)
+		return -ENOMEM;
+	hb->acre = NVME_ENABLE_ACRE;
+	cmd.features.opcode = nvme_admin_set_features;
+	cmd.features.fid = cpu_to_le32(NVME_FEAT_HOST_BEHAVIOR);
+	ret = cnvme_admin_exec(ctrl, &cmd, hb, sizeof(*hb), NULL);
+	kfree(hb);
+	if (ret > 0) {
+		dev_warn(ctrl->dev, "Host Behavior Support refused (status %#x): retries will not wait\n",
+			 ret);
+		ret = 0;
+	}
+	return ret;
 }
 
 static int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count)
@@ -623,6 +693,51 @@ out_down:
 	cnvme_io_queues_delete(ctrl);
 	cnvme_io_queues_free(ctrl);
 	return ret;
+}
+
+/**
+ * cnvme_io_queues_recreate - create the I/O queues again after a reset
+ * @ctrl: the controller, enabled, with a live admin queue
+ *
+ * The host side (rings, vectors, handlers, tag set) survived the reset;
+ * only the device lost the queues.  Each ring starts empty again.  The
+ * queues are not marked live here: the caller does that once it knows the
+ * controller was not declared dead meanwhile.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_io_queues_recreate(struct cnvme_ctrl *ctrl)
+{
+	unsigned int nr = ctrl->nr_io_queues;
+	unsigned int qid;
+	int ret;
+
+	ret = cnvme_set_queue_count(ctrl, &nr);
+	if (ret)
+		return ret;
+	if (nr < ctrl->nr_io_queues) {
+		dev_err(ctrl->dev, "controller now grants %u I/O queues, %u are in use\n",
+			nr, ctrl->nr_io_queues);
+		return -EIO;
+	}
+	/* The reset forgot the doorbell buffer: configure it again. */
+	cnvme_dbbuf_init(ctrl);
+
+	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
+		struct cnvme_queue *q = &ctrl->queues[qid];
+
+		cnvme_q_init(q, q->cq_vector,
+			     test_bit(CNVME_Q_POLLED, &q->flags));
+		ret = cnvme_create_cq(ctrl, q);
+		if (!ret)
+			ret = cnvme_create_sq(ctrl, q);
+		if (ret) {
+			dev_err(ctrl->dev, "cannot create I/O queue %u again: %d\n",
+				qid, ret);
+			return ret > 0 ? -EIO : ret;
+		}
+	}
+	return 0;
 }
 
 /**

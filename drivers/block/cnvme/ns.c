@@ -168,6 +168,9 @@ static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid)
 	}
 
 	mutex_lock(&ctrl->ns_lock);
+	/* Every listed namespace is quiesced exactly when the others are. */
+	if (ctrl->io_quiesced)
+		blk_mq_quiesce_queue(disk->queue);
 	list_add_tail(&ns->list, &ctrl->namespaces);
 	mutex_unlock(&ctrl->ns_lock);
 out_free_id:
@@ -241,7 +244,8 @@ out_free:
  * @ctrl: the controller
  *
  * del_gendisk() waits for the I/O in flight; the controller must either
- * be able to complete it or have been declared dead.
+ * be able to complete it or have been declared dead, and no reset may be
+ * running.
  */
 void cnvme_ns_remove_all(struct cnvme_ctrl *ctrl)
 {
@@ -249,6 +253,10 @@ void cnvme_ns_remove_all(struct cnvme_ctrl *ctrl)
 	LIST_HEAD(victims);
 
 	mutex_lock(&ctrl->ns_lock);
+	/* A quiesced queue would keep del_gendisk waiting forever. */
+	if (ctrl->io_quiesced)
+		list_for_each_entry(ns, &ctrl->namespaces, list)
+			blk_mq_unquiesce_queue(ns->disk->queue);
 	list_splice_init(&ctrl->namespaces, &victims);
 	mutex_unlock(&ctrl->ns_lock);
 

@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cnvme: controller reset and failure, and the power and PCI reset hooks
+ * built on them.
+ *
+ * Everything that takes the controller down goes through
+ * cnvme_ctrl_teardown(): quiesce the request queues, disable (or shut
+ * down) the controller, take every queue away from its interrupt handler,
+ * reap what the device finished, and complete the rest -- back to blk-mq
+ * for a reset, with an error when the controller is dead or going away.
+ * A reset then rebuilds the admin and I/O queues on the same host memory,
+ * vectors and tag sets, and unquiesces.  A controller that cannot be
+ * rebuilt is declared dead: its I/O fails fast and the driver unbinds
+ * from the PCI function, so its disks go away.
+ *
+ * Locking: @teardown_lock covers every change to CC.EN, the queues'
+ * CNVME_Q_LIVE bits and the quiesce state, so a timeout handler that
+ * declares the controller dead cannot interleave with a reset bringing it
+ * back.  It is never held while waiting for a command.
+ */
+#include <linux/blkdev.h>
+
+#include "cnvme.h"
+
+/* How cnvme_ctrl_teardown() leaves the controller and its commands. */
+enum {
+	CNVME_TD_SHUTDOWN	= BIT(0),	/* CC.SHN rather than CC.EN = 0 */
+	CNVME_TD_REQUEUE	= BIT(1),	/* I/O goes back to blk-mq */
+};
+
+/*
+ * blk-mq counts quiesces, so every quiesce needs exactly one unquiesce.
+ * These keep the count at one per request queue at most; the namespace
+ * list lock makes cnvme_ns_add() agree on whether a new queue starts
+ * quiesced.
+ */
+static void cnvme_quiesce_io(struct cnvme_ctrl *ctrl)
+{
+	struct cnvme_ns *ns;
+	bool wait = false;
+
+	lockdep_assert_held(&ctrl->teardown_lock);
+	mutex_lock(&ctrl->ns_lock);
+	if (!ctrl->io_quiesced) {
+		ctrl->io_quiesced = true;
+		list_for_each_entry(ns, &ctrl->namespaces, list)
+			blk_mq_quiesce_queue_nowait(ns->disk->queue);
+		wait = true;
+	}
+	mutex_unlock(&ctrl->ns_lock);
+	if (wait && ctrl->tagset_ready)
+		blk_mq_wait_quiesce_done(&ctrl->tagset);
+}
+
+static void cnvme_unquiesce_io(struct cnvme_ctrl *ctrl)
+{
+	struct cnvme_ns *ns;
+
+	lockdep_assert_held(&ctrl->teardown_lock);
+	mutex_lock(&ctrl->ns_lock);
+	if (ctrl->io_quiesced) {
+		ctrl->io_quiesced = false;
+		list_for_each_entry(ns, &ctrl->namespaces, list)
+			blk_mq_unquiesce_queue(ns->disk->queue);
+	}
+	mutex_unlock(&ctrl->ns_lock);
+}
+
+static void cnvme_quiesce_admin(struct cnvme_ctrl *ctrl)
+{
+	lockdep_assert_held(&ctrl->teardown_lock);
+	if (!ctrl->admin_quiesced) {
+		ctrl->admin_quiesced = true;
+		blk_mq_quiesce_queue(ctrl->admin_q);
+	}
+}
+
+static void cnvme_unquiesce_admin(struct cnvme_ctrl *ctrl)
+{
+	lockdep_assert_held(&ctrl->teardown_lock);
+	if (ctrl->admin_quiesced) {
+		ctrl->admin_quiesced = false;
+		blk_mq_unquiesce_queue(ctrl->admin_q);
+	}
+}
+
+/*
+ * Take the controller down: afterwards the device no longer touches host
+ * memory, no interrupt or timeout handler looks at a CQ, and no command
+ * is outstanding.  The queues stay quiesced; idempotent.
+ */
+static void cnvme_ctrl_teardown(struct cnvme_ctrl *ctrl, unsigned int how)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&ctrl->teardown_lock);
+	cnvme_quiesce_io(ctrl);
+	cnvme_quiesce_admin(ctrl);
+
+	if (cnvme_ctrl_present(ctrl)) {
+		if (!(how & CNVME_TD_SHUTDOWN) || cnvme_ctrl_shutdown(ctrl))
+			cnvme_ctrl_disable(ctrl);
+	}
+
+	for (i = 0; i <= ctrl->nr_io_queues; i++) {
+		struct cnvme_queue *q = &ctrl->queues[i];
+
+		if (!q->cqes)
+			continue;
+		cnvme_q_suspend(q);
+		cnvme_q_reap(q);
+	}
+	cnvme_cancel_all(ctrl, how & CNVME_TD_REQUEUE);
+}
+
+/*
+ * Declare the controller dead and fail everything.  Return: true if this
+ * call made it dead.  A controller that was running when it died is also
+ * unbound; probe and remove clean up after themselves.
+ */
+static bool __cnvme_ctrl_fail(struct cnvme_ctrl *ctrl)
+{
+	enum cnvme_ctrl_state old;
+	bool died;
+
+	lockdep_assert_held(&ctrl->teardown_lock);
+	died = cnvme_ctrl_change_state(ctrl, CNVME_CTRL_DEAD, &old);
+	if (died)
+		dev_err(ctrl->dev, "controller is dead (was %s), failing all I/O\n",
+			cnvme_ctrl_state_name(old));
+	cnvme_ctrl_teardown(ctrl, 0);
+	/* With the queues not live, whatever is queued fails in queue_rq. */
+	cnvme_unquiesce_admin(ctrl);
+	cnvme_unquiesce_io(ctrl);
+	if (died && old != CNVME_CTRL_NEW && old != CNVME_CTRL_DELETING)
+		cnvme_ctrl_request_unbind(ctrl);
+	return died;
+}
+
+/**
+ * cnvme_ctrl_fail - declare the controller dead and fail all its I/O
+ * @ctrl: the controller
+ *
+ * The controller is disabled if it still answers, every outstanding
+ * command fails with a host abort status (DNR), the queues are unquiesced
+ * so that queued and new requests fail at once in queue_rq, and the disks
+ * are marked dead.  Idempotent.  The disks are marked dead only after
+ * the queues run again and outside @teardown_lock: a filesystem on them
+ * may wait here for its writeback, which now fails fast.
+ *
+ * Context: process context; never with @ctrl->teardown_lock held.
+ */
+void cnvme_ctrl_fail(struct cnvme_ctrl *ctrl)
+{
+	bool died;
+
+	mutex_lock(&ctrl->teardown_lock);
+	died = __cnvme_ctrl_fail(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+	if (died)
+		cnvme_ns_mark_dead(ctrl);
+}
+
+/**
+ * cnvme_ctrl_fail_rq - cnvme_ctrl_fail() on behalf of a timed-out request
+ * @ctrl: the controller
+ * @rq: the request whose timeout handler is running
+ *
+ * Does nothing if @rq has been completed meanwhile, for example by the
+ * teardown of a reset: then the controller is not at fault.  Either way
+ * @rq is complete when this returns.
+ */
+void cnvme_ctrl_fail_rq(struct cnvme_ctrl *ctrl, struct request *rq)
+{
+	bool died = false;
+
+	mutex_lock(&ctrl->teardown_lock);
+	if (blk_mq_rq_state(rq) == MQ_RQ_IN_FLIGHT)
+		died = __cnvme_ctrl_fail(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+	if (died)
+		cnvme_ns_mark_dead(ctrl);
+}
+
+/*
+ * Bring a torn-down controller back: enable it with a fresh admin queue,
+ * set the features a reset clears, create the I/O queues again, and let
+ * the requeued I/O go.  Unless the controller was declared dead meanwhile:
+ * every step that makes something live checks that under @teardown_lock.
+ */
+static int cnvme_ctrl_rebuild(struct cnvme_ctrl *ctrl)
+{
+	unsigned int qid;
+	int ret = -ENODEV;
+
+	mutex_lock(&ctrl->teardown_lock);
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_CONNECTING) {
+		ret = cnvme_admin_enable(ctrl);
+		if (!ret)
+			cnvme_unquiesce_admin(ctrl);
+	}
+	mutex_unlock(&ctrl->teardown_lock);
+	if (ret)
+		return ret;
+
+	ret = cnvme_set_host_behavior(ctrl);
+	if (ret)
+		return ret;
+	ret = cnvme_io_queues_recreate(ctrl);
+	if (ret)
+		return ret;
+
+	mutex_lock(&ctrl->teardown_lock);
+	if (cnvme_ctrl_set_state(ctrl, CNVME_CTRL_LIVE)) {
+		for (qid = 1; qid <= ctrl->nr_io_queues; qid++)
+			set_bit(CNVME_Q_LIVE, &ctrl->queues[qid].flags);
+		cnvme_unquiesce_io(ctrl);
+	} else {
+		ret = -ENODEV;
+	}
+	mutex_unlock(&ctrl->teardown_lock);
+	return ret;
+}
+
+/**
+ * cnvme_reset_work - the controller reset
+ * @work: cnvme_ctrl.reset_work
+ *
+ * RESETTING: tear down, requeueing the I/O in flight; CONNECTING: rebuild;
+ * then LIVE.  A rebuild that fails, or a remove that begins meanwhile,
+ * fails the controller instead.
+ */
+void cnvme_reset_work(struct work_struct *work)
+{
+	struct cnvme_ctrl *ctrl = container_of(work, struct cnvme_ctrl,
+					       reset_work);
+	enum cnvme_ctrl_state state = READ_ONCE(ctrl->state);
+	int ret;
+
+	if (state != CNVME_CTRL_RESETTING) {
+		/* Remove came first; it must not find the queues held down. */
+		if (state == CNVME_CTRL_DELETING)
+			cnvme_ctrl_fail(ctrl);
+		return;
+	}
+
+	dev_info(ctrl->dev, "resetting controller\n");
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_ctrl_teardown(ctrl, CNVME_TD_REQUEUE);
+	mutex_unlock(&ctrl->teardown_lock);
+
+	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_CONNECTING)) {
+		cnvme_ctrl_fail(ctrl);
+		return;
+	}
+	ret = cnvme_ctrl_rebuild(ctrl);
+	if (ret) {
+		dev_err(ctrl->dev, "controller reset failed: %d\n", ret);
+		cnvme_ctrl_fail(ctrl);
+	}
+}
+
+bool cnvme_ctrl_schedule_reset(struct cnvme_ctrl *ctrl)
+{
+	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_RESETTING))
+		return false;
+	queue_work(cnvme_wq, &ctrl->reset_work);
+	return true;
+}
+
+int cnvme_ctrl_reset(struct cnvme_ctrl *ctrl)
+{
+	enum cnvme_ctrl_state state;
+
+	if (!cnvme_ctrl_schedule_reset(ctrl)) {
+		state = READ_ONCE(ctrl->state);
+		if (state == CNVME_CTRL_DELETING || state == CNVME_CTRL_DEAD)
+			return -ENODEV;
+		return -EBUSY;
+	}
+	flush_work(&ctrl->reset_work);
+
+	/* A later reset can only have started from LIVE, so this one worked. */
+	switch (READ_ONCE(ctrl->state)) {
+	case CNVME_CTRL_DEAD:
+		return -EIO;
+	case CNVME_CTRL_DELETING:
+		return -ENODEV;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Move a LIVE controller to RESETTING for a caller that tears it down and
+ * restarts it itself (suspend, PCI reset and error recovery), waiting out
+ * a reset already in progress.  Return: false for a controller that is
+ * new, being removed or dead.
+ */
+static bool cnvme_ctrl_hold(struct cnvme_ctrl *ctrl)
+{
+	enum cnvme_ctrl_state old;
+	int tries;
+
+	for (tries = 0; tries < 3; tries++) {
+		flush_work(&ctrl->reset_work);
+		if (cnvme_ctrl_change_state(ctrl, CNVME_CTRL_RESETTING, &old))
+			return true;
+		if (old != CNVME_CTRL_RESETTING && old != CNVME_CTRL_CONNECTING)
+			return false;
+	}
+	dev_warn(ctrl->dev, "controller keeps resetting\n");
+	return false;
+}
+
+/* Restart a controller that cnvme_ctrl_hold() took. */
+static void cnvme_ctrl_restart(struct cnvme_ctrl *ctrl)
+{
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_RESETTING)
+		queue_work(cnvme_wq, &ctrl->reset_work);
+}
+
+/**
+ * cnvme_ctrl_stop - take the controller down for good (remove, probe error)
+ * @ctrl: the controller, NEW, DELETING or DEAD, with no gendisk left or
+ *	none that has I/O to do
+ *
+ * A controller that still answers gets its I/O queues deleted and a
+ * CC.SHN shutdown, so that it flushes its volatile state; what remains
+ * outstanding fails.  The queues end up unquiesced and not live.
+ */
+void cnvme_ctrl_stop(struct cnvme_ctrl *ctrl)
+{
+	unsigned int how = 0;
+
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_quiesce_io(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+
+	if (READ_ONCE(ctrl->state) != CNVME_CTRL_DEAD &&
+	    cnvme_ctrl_present(ctrl)) {
+		cnvme_io_queues_delete(ctrl);
+		how = CNVME_TD_SHUTDOWN;
+	}
+
+	mutex_lock(&ctrl->teardown_lock);
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_DEAD)
+		how = 0;
+	cnvme_ctrl_teardown(ctrl, how);
+	cnvme_unquiesce_admin(ctrl);
+	cnvme_unquiesce_io(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+}
+
+/**
+ * cnvme_ctrl_suspend - system sleep: shut the controller down
+ * @ctrl: the controller
+ *
+ * The controller is shut down with CC.SHN, I/O in flight is requeued and
+ * waits in the quiesced queues until cnvme_ctrl_resume() brings the
+ * controller back through a reset.  A dead controller has nothing to do.
+ *
+ * Return: 0, or -EBUSY while a reset keeps the controller busy.
+ */
+int cnvme_ctrl_suspend(struct cnvme_ctrl *ctrl)
+{
+	if (!cnvme_ctrl_hold(ctrl))
+		return READ_ONCE(ctrl->state) == CNVME_CTRL_DEAD ? 0 : -EBUSY;
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_ctrl_teardown(ctrl, CNVME_TD_SHUTDOWN | CNVME_TD_REQUEUE);
+	mutex_unlock(&ctrl->teardown_lock);
+	return 0;
+}
+
+/**
+ * cnvme_ctrl_resume - system wake-up: bring the controller back
+ * @ctrl: the controller
+ *
+ * Starts the reset that rebuilds the queues and returns at once, like the
+ * stock driver; the requeued I/O goes out when the reset is done.
+ *
+ * Return: 0.
+ */
+int cnvme_ctrl_resume(struct cnvme_ctrl *ctrl)
+{
+	cnvme_ctrl_restart(ctrl);
+	return 0;
+}
+
+/**
+ * cnvme_ctrl_reset_prepare - before a PCI function or slot reset
+ * @ctrl: the controller
+ *
+ * The controller is disabled and the I/O in flight requeued, because the
+ * PCI core is about to disable the function and reset it, or PCI error
+ * recovery found the link frozen.
+ *
+ * Return: true if the controller is now held for cnvme_ctrl_reset_done(),
+ * false if it is new, being removed or dead.
+ */
+bool cnvme_ctrl_reset_prepare(struct cnvme_ctrl *ctrl)
+{
+	if (!cnvme_ctrl_hold(ctrl))
+		return false;
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_ctrl_teardown(ctrl, CNVME_TD_REQUEUE);
+	mutex_unlock(&ctrl->teardown_lock);
+	return true;
+}
+
+/**
+ * cnvme_ctrl_reset_done - after a PCI function or slot reset
+ * @ctrl: the controller
+ * @wait: wait for the rebuild
+ *
+ * Rebuilds the queues of a controller cnvme_ctrl_reset_prepare() held.  A
+ * live controller, which another device's recovery reset along with its
+ * own, gets a reset of its own.  With @wait the reset is over, for better
+ * or worse, on return.
+ */
+void cnvme_ctrl_reset_done(struct cnvme_ctrl *ctrl, bool wait)
+{
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_LIVE)
+		cnvme_ctrl_schedule_reset(ctrl);
+	else
+		cnvme_ctrl_restart(ctrl);
+	if (wait)
+		flush_work(&ctrl->reset_work);
+}
