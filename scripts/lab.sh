@@ -21,6 +21,14 @@
 # KTAP results come back over the 9p share.  Exit status 0 only when the
 # guest completed the suite and every test point passed.  The last line of
 # out/.../summary is machine-readable for tests/check.sh.
+#
+# Host actions: some faults can only be caused from outside the guest (a
+# controller unplugged with device_del, a new one added with device_add).
+# The QEMU monitor is a unix socket on the host, so the guest asks and the
+# host acts: a suite writes one monitor command into host/N.req on the
+# share (tests/guest/lib.sh: host_monitor), a watcher here sends it to the
+# monitor with socat and answers with the monitor's reply in host/N.ack.
+# Every request and reply is logged to out/.../host-actions.log.
 
 set -euo pipefail
 
@@ -91,9 +99,11 @@ timeout=${timeout:-900}
 mkdir -p "$LAB_BUILD/run"
 RUN_DIR=$(mktemp -d "$LAB_BUILD/run/$SUITE-$PROFILE-$DRIVER.XXXXXX")
 QPID=
+WPID=
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
 	[[ -n $QPID ]] && kill "$QPID" 2>/dev/null
+	[[ -n $WPID ]] && kill "$WPID" 2>/dev/null
 	[[ -n ${KEEP:-} ]] || rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT
@@ -101,7 +111,7 @@ trap 'log "interrupted"; exit 130' INT TERM
 
 # The per-boot share: suites, guest library, module, profile, results.
 SHARE=$RUN_DIR/share
-mkdir -p "$SHARE/guest" "$SHARE/suites" "$SHARE/results"
+mkdir -p "$SHARE/guest" "$SHARE/suites" "$SHARE/results" "$SHARE/host"
 cp "$LAB_ROOT/tests/guest/lib.sh" "$SHARE/guest/"
 for f in "$LAB_ROOT/tests/guest/"*.py; do
 	[[ -f $f ]] && cp "$f" "$SHARE/guest/"
@@ -163,9 +173,45 @@ qemu=(qemu-system-x86_64
 printf '%q ' "${qemu[@]}" >"$OUT/qemu.cmd"
 echo >>"$OUT/qemu.cmd"
 
+# monitor_cmd COMMAND: send one command to the QEMU monitor and print its
+# reply, without the banner and the prompt lines (which carry the echo).
+monitor_cmd() {
+	{ printf '%s\n' "$1"; sleep 1; } |
+		socat -t 2 - "UNIX-CONNECT:$MONITOR" 2>&1 | tr -d '\r' |
+		grep -v -e '^QEMU .* monitor - type' -e '^(qemu)' || true
+}
+
+# The host side of host/N.req -> host/N.ack (see the top of this file).  One
+# line per request; anything else is refused.  Runs until QEMU exits.
+host_watcher() {
+	local req n lines cmd reply
+	while kill -0 "$QPID" 2>/dev/null; do
+		for req in "$SHARE"/host/*.req; do
+			[[ -f $req ]] || continue
+			n=${req##*/}
+			n=${n%.req}
+			lines=$(wc -l <"$req" 2>/dev/null) || continue
+			cmd=$(head -n 1 "$req")
+			if [[ $lines -ne 1 || -z $cmd ]]; then
+				reply="refused: a request is exactly one monitor command line"
+			else
+				reply=$(monitor_cmd "$cmd")
+			fi
+			printf '[%s] %s: %s\n' "$((SECONDS - start))s" "$n" "$cmd" >>"$OUT/host-actions.log"
+			printf '%s\n' "$reply" | sed 's/^/    /' >>"$OUT/host-actions.log"
+			printf '%s\n' "$reply" >"$SHARE/host/$n.ack.tmp"
+			mv "$SHARE/host/$n.ack.tmp" "$SHARE/host/$n.ack" || true
+			rm -f "$req"
+		done
+		sleep 0.2
+	done
+}
+
 : >"$LOG"
 TMPDIR=$RUN_DIR "${qemu[@]}" </dev/null >"$OUT/qemu.err" 2>&1 &
 QPID=$!
+host_watcher &
+WPID=$!
 tailpid=
 if [[ -n $V ]]; then
 	tail -n +1 -f --pid="$QPID" "$LOG" &
@@ -217,6 +263,8 @@ else
 	wait "$QPID" || rc=$?
 fi
 QPID=
+wait "$WPID" 2>/dev/null || true
+WPID=
 [[ -n $tailpid ]] && wait "$tailpid"
 
 # Copy the results out before the run directory goes.

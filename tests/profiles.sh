@@ -13,7 +13,7 @@
 # order of the README table.
 
 # shellcheck disable=SC2034 # the arrays are read by lab.sh
-PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu hotplug nons meta
+PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu hotplug nons meta slow mediaerr
 	ids nsmgmt)
 
 MiB=$((1 << 20))
@@ -100,14 +100,20 @@ profile_iommu() {
 	GUEST_ENV+=(EXPECT_IOMMU=1)
 }
 
-# Controller behind a hot-pluggable root port; lab.sh always exposes the
-# monitor at $RUN_DIR/monitor.sock (LAB_MONITOR) for device_del/device_add.
+# Controller behind a hot-pluggable root port.  The guest unplugs it with
+# "device_del nvme0" and plugs a new one in with "device_add
+# $HOTPLUG_DEVICE" through the host (lib.sh host_monitor).  The disk is a
+# -blockdev node, not a -drive: QEMU deletes a -drive together with the
+# device it was attached to, a node stays for the next controller, with
+# the data the first one acknowledged.
 profile_hotplug() {
 	QEMU_ARGS+=(-device "pcie-root-port,id=rp0,slot=1,chassis=1")
-	raw_disk d0 "$GiB"
-	QEMU_ARGS+=(-device "nvme,serial=lab-hotplug-0,drive=d0,bus=rp0")
+	truncate -s "$GiB" "$RUN_DIR/d0.img"
+	QEMU_ARGS+=(-blockdev "driver=raw,node-name=d0,discard=unmap,file.driver=file,file.filename=$RUN_DIR/d0.img"
+		-device "nvme,id=nvme0,serial=lab-hotplug-0,drive=d0,bus=rp0")
 	expect 1 "$GiB" 512
-	GUEST_ENV+=(EXPECT_CTRLS=1)
+	GUEST_ENV+=(EXPECT_CTRLS=1 HOTPLUG_ID=nvme0
+		"HOTPLUG_DEVICE=nvme,id=nvme1,serial=lab-hotplug-1,drive=d0,bus=rp0")
 }
 
 # A controller with no namespace at all.
@@ -126,6 +132,34 @@ profile_meta() {
 		-device "nvme-ns,bus=c0,drive=d2,nsid=2,ms=8,mset=0,pi=0")
 	expect 1 "$GiB" 512
 	GUEST_ENV+=(EXPECT_CTRLS=1 META_NSID=2)
+}
+
+# A slow device: a throttle group lets SLOW_IOPS reads and writes a second
+# through, so queued commands outlive a short io_timeout.
+profile_slow() {
+	local iops=4
+	truncate -s "$GiB" "$RUN_DIR/d0.img"
+	QEMU_ARGS+=(-object "throttle-group,id=tg0,x-iops-total=$iops"
+		-blockdev "driver=file,node-name=f0,filename=$RUN_DIR/d0.img"
+		-blockdev "driver=throttle,node-name=t0,throttle-group=tg0,file=f0"
+		-device "nvme,serial=lab-slow-0,drive=t0")
+	expect 1 "$GiB" 512
+	GUEST_ENV+=(EXPECT_CTRLS=1 "SLOW_IOPS=$iops")
+}
+
+# Media errors: QEMU's blkdebug fails every read and write that touches one
+# of BAD_SECTORS (512-byte units) with EIO; the controller reports
+# Unrecovered Read Error or Write Fault for it.
+profile_mediaerr() {
+	local bad=(2048 100000) s
+	truncate -s "$GiB" "$RUN_DIR/d0.img"
+	for s in "${bad[@]}"; do
+		printf '[inject-error]\nevent = "none"\nerrno = "5"\nsector = "%s"\nonce = "off"\n\n' "$s"
+	done >"$RUN_DIR/blkdebug.conf"
+	QEMU_ARGS+=(-drive "driver=blkdebug,config=$RUN_DIR/blkdebug.conf,image.driver=file,image.filename=$RUN_DIR/d0.img,if=none,id=d0"
+		-device "nvme,serial=lab-mediaerr-0,drive=d0")
+	expect 1 "$GiB" 512
+	GUEST_ENV+=(EXPECT_CTRLS=1 "BAD_SECTORS=${bad[*]}")
 }
 
 # One namespace that reports a UUID and an EUI-64 (QEMU 7.2 has no NGUID

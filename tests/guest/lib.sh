@@ -121,13 +121,31 @@ show_binding() {
 	done
 }
 
-# drv_load [PARAM=VALUE...]: both drivers take the same parameter names
-# where they share a knob (poll_queues, write_queues, io_queue_depth).
+# stock_load [PARAM=VALUE...]: the stock driver with cnvme's parameter
+# names.  The timeouts and max_retries belong to nvme_core there, so
+# nvme_core is reloaded when any of them is given.
+stock_load() {
+	local p core=() nvme=()
+	for p in "$@"; do
+		case ${p%%=*} in
+		io_timeout | admin_timeout | max_retries | shutdown_timeout) core+=("$p") ;;
+		*) nvme+=("$p") ;;
+		esac
+	done
+	if ((${#core[@]})); then
+		modprobe -r nvme_core 2>/dev/null || true
+		modprobe nvme_core "${core[@]}" || fail "modprobe nvme_core ${core[*]} failed" || return 1
+	fi
+	modprobe nvme "${nvme[@]}" || fail "modprobe nvme ${nvme[*]} failed"
+}
+
+# drv_load [PARAM=VALUE...]: load the driver under test and wait until it
+# has bound every controller of the profile.
 # shellcheck disable=SC2120 # the parameters are optional
 drv_load() {
 	case $DRIVER in
 	cnvme) insmod "$LAB/cnvme.ko" "$@" || fail "insmod cnvme.ko $* failed" ;;
-	stock) modprobe nvme "$@" || fail "modprobe nvme $* failed" ;;
+	stock) stock_load "$@" ;;
 	*) fail "unknown DRIVER=$DRIVER" ;;
 	esac || return 1
 	udevadm settle --timeout=60 || true
@@ -141,8 +159,14 @@ drv_load() {
 	fi
 }
 
+# udev probes a disk that was written and closed; while its probe holds
+# the disk open, rmmod says "in use".  Wait for udev, then give a last
+# opener a bounded time to let go: a reference the driver leaked still
+# fails here.
 drv_unload() {
-	rmmod "$(drv_module)" || fail "rmmod $(drv_module) failed" || return 1
+	udevadm settle --timeout=60 || true
+	poll 30 rmmod "$(drv_module)" 2>/dev/null ||
+		rmmod "$(drv_module)" || fail "rmmod $(drv_module) failed" || return 1
 	[[ ! -e /sys/module/$(drv_module) ]] || fail "module still present after rmmod"
 }
 
@@ -158,6 +182,96 @@ no_nodes_left() {
 	left=$(nvme_nodes)
 	[[ -z $left ]] || fail "left behind: $(echo "$left" | tr '\n' ' ')"
 }
+
+# The sysfs directory of the first NVMe PCI function.
+first_nvme_pci() { nvme_pci_devices | head -n 1; }
+
+# ctrl_attr NAME [PCI-DIR]: path of a controller attribute.  The nvme class
+# device when there is one (stock: reset_controller, state), else the
+# attribute cnvme puts on the PCI function itself.
+ctrl_attr() {
+	local pci=${2:-$(first_nvme_pci)} f
+	for f in "$pci"/nvme/nvme*/"$1" "$pci/$1"; do
+		[[ -e $f ]] && { echo "$f"; return 0; }
+	done
+	fail "no controller attribute '$1' under $pci" >&2
+}
+
+ctrl_state() { local f; f=$(ctrl_attr state) && cat "$f"; }
+
+# ctrl_reset: one synchronous controller reset through sysfs.
+ctrl_reset() {
+	local f
+	f=$(ctrl_attr reset_controller) || return 1
+	echo 1 >"$f" || fail "writing 1 to $f failed"
+}
+
+# --- the host ---------------------------------------------------------------
+
+# host_monitor COMMAND: have the host send one command to the QEMU monitor
+# (scripts/lab.sh "Host actions"); prints the monitor's reply.  The reply
+# says nothing about success: QEMU reports errors as text, so callers check
+# the effect in the guest.
+HOST_SEQ=0
+host_monitor() {
+	local dir=$LAB/host n
+	HOST_SEQ=$((HOST_SEQ + 1))
+	n=$$-$HOST_SEQ
+	printf '%s\n' "$*" >"$dir/$n.req.tmp"
+	mv "$dir/$n.req.tmp" "$dir/$n.req"
+	poll 30 test -e "$dir/$n.ack" ||
+		fail "the host did not answer monitor request '$*' within 30 s" || return 1
+	echo "monitor: $*"
+	sed 's/^/  | /' "$dir/$n.ack"
+	rm -f "$dir/$n.ack"
+}
+
+# --- the share across a system suspend ---------------------------------------
+
+# virtio-9p cannot suspend (its driver has no freeze/restore): after even a
+# pm_test suspend the share is dead.  share_detach unmounts it and unbinds
+# its virtio device, so the PM core leaves the device alone; share_attach
+# binds and mounts it again as tests/guest/init does.  Nothing may use
+# $LAB in between, and the suite must not run from it (suite_from_copy).
+SHARE_DRV=/sys/bus/virtio/drivers/9pnet_virtio
+share_detach() {
+	local d
+	d=$(compgen -G "$SHARE_DRV/virtio*" | head -n 1) || true
+	[[ -n $d ]] || fail "no virtio device bound to 9pnet_virtio" || return 1
+	SHARE_DEV=${d##*/}
+	sync
+	umount "$LAB" || fail "cannot unmount $LAB" || return 1
+	echo "$SHARE_DEV" >"$SHARE_DRV/unbind" || fail "cannot unbind $SHARE_DEV"
+}
+
+share_attach() {
+	echo "$SHARE_DEV" >"$SHARE_DRV/bind" || fail "cannot bind $SHARE_DEV" || return 1
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=131072,cache=none lab "$LAB" ||
+		fail "cannot mount the share again"
+}
+
+# suite_from_copy "$@": run the suite from a copy in /tmp, so that bash
+# keeps no file open on the share (it reads a script as it goes).
+suite_from_copy() {
+	[[ ${LAB_SUITE_COPY:-} == 1 ]] && return 0
+	mkdir -p /tmp/lab-suite
+	cp "$0" /tmp/lab-suite/
+	LAB_SUITE_COPY=1 exec bash "/tmp/lab-suite/${0##*/}" "$@"
+}
+
+# --- tasks ------------------------------------------------------------------
+
+no_d_state_tasks() {
+	local d
+	d=$(ps -eo stat,pid,comm | awk '$1 ~ /^D/' || true)
+	[[ -z $d ]] || fail "tasks in D state: $d"
+}
+
+# The disk has completed or is doing I/O.
+disk_busy() { (($(awk '{ print $1 + $5 }' "/sys/block/$1/stat") > 0)); }
+
+# Reads and writes the disk has completed so far.
+disk_ios() { awk '{ print $1 + $5 }' "/sys/block/$1/stat" 2>/dev/null || echo 0; }
 
 # --- disks ----------------------------------------------------------------
 
@@ -257,7 +371,7 @@ fio_verify() {
 	shift
 	[[ -n $dev && -b /dev/$dev ]] || fail "no block device '/dev/$dev'" || return 1
 	out=$(mktemp)
-	fio --name=verify --filename="/dev/$dev" --direct=1 --ioengine=io_uring \
+	fio --name=verify --filename="/dev/$dev" --allow_file_create=0 --direct=1 --ioengine=io_uring \
 		--verify=crc32c --verify_fatal=1 --do_verify=1 --eta=never \
 		--group_reporting "$@" >"$out" 2>&1 || rc=$?
 	if ((rc != 0)); then
@@ -274,6 +388,7 @@ fio_verify() {
 # goes to FILE.
 raw_write() { # DISK OFFSET LEN_MiB FILE
 	local src
+	[[ -b /dev/$1 ]] || fail "no block device '/dev/$1'" || return 1
 	src=$(mktemp)
 	head -c $(($3 << 20)) /dev/urandom >"$src"
 	sha256sum <"$src" | cut -d' ' -f1 >"$4"

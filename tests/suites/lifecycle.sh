@@ -91,14 +91,6 @@ unbind_during_io() {
 	bind "$bdf"
 }
 
-disk_busy() { (($(awk '{ print $1 + $5 }' "/sys/block/$1/stat") > 0)); }
-
-no_d_state_tasks() {
-	local d
-	d=$(ps -eo stat,pid,comm | awk '$1 ~ /^D/' || true)
-	[[ -z $d ]] || fail "tasks in D state: $d"
-}
-
 # One load/unload cycle with a verified write in between.
 cycle() { # N
 	drv_load || return 1

@@ -11,11 +11,13 @@
 #include "cnvme.h"
 
 /**
- * cnvme_admin_enable - point the controller at the admin queue, enable it
- * @ctrl: the controller, disabled, with the admin rings allocated
+ * cnvme_admin_enable - program the admin queue and enable the controller
+ * @ctrl: the controller, with the admin queue's rings allocated and its
+ *	interrupt suspended (CNVME_Q_LIVE clear)
  *
- * The rings start empty.  Used at probe and by a reset, which keeps the
- * rings, the interrupt and the request queue of the admin queue.
+ * Used by probe and by every reset: the controller is disabled first, the
+ * rings start empty, and the admin queue goes live once CSTS.RDY is set.
+ * The caller holds @ctrl->teardown_lock, or is probe.
  *
  * Return: 0 or a negative errno.
  */
@@ -25,7 +27,10 @@ int cnvme_admin_enable(struct cnvme_ctrl *ctrl)
 	u32 aqa = (CNVME_AQ_DEPTH - 1) | (CNVME_AQ_DEPTH - 1) << 16;
 	int ret;
 
-	cnvme_q_init(q, q->cq_vector, false);
+	ret = cnvme_ctrl_disable(ctrl);
+	if (ret)
+		return ret;
+	cnvme_q_init(q, 0, false);
 	writel(aqa, ctrl->bar + NVME_REG_AQA);
 	lo_hi_writeq(q->sq_dma_addr, ctrl->bar + NVME_REG_ASQ);
 	lo_hi_writeq(q->cq_dma_addr, ctrl->bar + NVME_REG_ACQ);
@@ -57,6 +62,7 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	struct cnvme_queue *q = &ctrl->queues[0];
 	int ret;
 
+	/* Whatever ran the controller before must stop using host memory. */
 	ret = cnvme_ctrl_disable(ctrl);
 	if (ret)
 		return ret;
@@ -64,8 +70,7 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	ret = cnvme_q_alloc(ctrl, 0, CNVME_AQ_DEPTH);
 	if (ret)
 		return ret;
-	cnvme_q_init(q, 0, false);
-
+	q->cq_vector = 0;
 	ret = cnvme_q_request_irq(q);
 	if (ret) {
 		dev_err(ctrl->dev, "cannot request the admin interrupt: %d\n",
@@ -138,7 +143,8 @@ void cnvme_admin_exit(struct cnvme_ctrl *ctrl)
  * @result: where to store completion dword 0/1, or NULL
  *
  * The wait is bounded by the admin_timeout parameter: a command that does
- * not complete in time declares the controller dead, which completes it.
+ * not complete in time resets the controller, or declares it dead while
+ * it is being probed, reset or removed; either way the command completes.
  *
  * Return: 0, a negative errno, or the positive NVMe status of a command
  * the controller failed.
@@ -247,8 +253,9 @@ static int cnvme_admin_set_limits(struct cnvme_ctrl *ctrl)
  *
  * Sets the transfer limit (MDTS, capped by what cnvme's PRP lists can
  * describe) of the I/O and admin queues, the write cache flag, the
- * namespace count, the shutdown timeout (RTD3E), the identification
- * strings and what sysfs shows of the controller.
+ * namespace count, the Abort limit (ACL), the Command Retry Delay Times,
+ * the shutdown timeout (RTD3E), the identification strings and what sysfs
+ * shows of the controller.
  *
  * Return: 0 or a negative errno.
  */
@@ -278,6 +285,11 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 	ctrl->oncs = le16_to_cpu(id->oncs);
 	ctrl->oacs = le16_to_cpu(id->oacs);
 	ctrl->id_nn = le32_to_cpu(id->nn);
+	/* ACL is zero based. */
+	ctrl->abort_limit = id->acl + 1;
+	ctrl->crdt[0] = le16_to_cpu(id->crdt1);
+	ctrl->crdt[1] = le16_to_cpu(id->crdt2);
+	ctrl->crdt[2] = le16_to_cpu(id->crdt3);
 
 	rtd3 = usecs_to_jiffies(le32_to_cpu(id->rtd3e));
 	ctrl->shutdown_timeout = clamp(rtd3, cnvme_shutdown_timeout * HZ,
@@ -429,13 +441,43 @@ int cnvme_admin_read_vwc(struct cnvme_ctrl *ctrl)
 }
 
 /**
- * cnvme_set_queue_count - Set Features (Number of Queues)
+ * cnvme_set_host_behavior - let the controller ask for retry delays
  * @ctrl: the controller, with a live admin queue
- * @count: I/O queue pairs wanted; on return, those granted (never more)
  *
- * Return: 0 or a negative errno.
+ * With Advanced Command Retry Enable set in Host Behavior Support, a
+ * controller that reports Command Retry Delay Times may ask in a failed
+ * command's CRD field that the retry wait that long.  Controllers without
+ * CRDT are left alone.  The setting does not survive a controller reset,
+ * so every reset sets it again.  A controller that refuses it is fine:
+ * retries then simply do not wait.
+ *
+ * Return: 0, or a negative errno when the admin queue does not work.
  */
-int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count)
+int cnvme_set_host_behavior(struct cnvme_ctrl *ctrl)
+{
+	struct nvme_feat_host_behavior *hb;
+	struct nvme_command cmd = { };
+	int ret;
+
+	if (!ctrl->crdt[0] && !ctrl->crdt[1] && !ctrl->crdt[2])
+		return 0;
+	hb = kzalloc(sizeof(*hb), GFP_KERNEL);
+	if (!hb)
+		return -ENOMEM;
+	hb->acre = NVME_ENABLE_ACRE;
+	cmd.features.opcode = nvme_admin_set_features;
+	cmd.features.fid = cpu_to_le32(NVME_FEAT_HOST_BEHAVIOR);
+	ret = cnvme_admin_exec(ctrl, &cmd, hb, sizeof(*hb), NULL);
+	kfree(hb);
+	if (ret > 0) {
+		dev_warn(ctrl->dev, "Host Behavior Support refused (status %#x): retries will not wait\n",
+			 ret);
+		ret = 0;
+	}
+	return ret;
+}
+
+static int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count)
 {
 	struct nvme_command cmd = { };
 	union nvme_result res;
@@ -499,45 +541,6 @@ static int cnvme_delete_queue(struct cnvme_ctrl *ctrl, u8 opcode, u16 qid)
 	return cnvme_admin_exec(ctrl, &cmd, NULL, 0, NULL);
 }
 
-/* Create the CQ, then the SQ of I/O queue @q on the device. */
-static int cnvme_io_queue_create_dev(struct cnvme_ctrl *ctrl,
-				     struct cnvme_queue *q)
-{
-	int ret;
-
-	ret = cnvme_create_cq(ctrl, q);
-	if (ret)
-		return ret;
-	ret = cnvme_create_sq(ctrl, q);
-	if (ret)
-		cnvme_delete_queue(ctrl, nvme_admin_delete_cq, q->qid);
-	return ret;
-}
-
-/**
- * cnvme_create_io_queue - create I/O queue @qid again after a reset
- * @ctrl: the controller, enabled, with a live admin queue
- * @qid: the queue, whose rings and interrupt handler (unless polled)
- *	cnvme kept
- *
- * Return: 0 or a negative errno.
- */
-int cnvme_create_io_queue(struct cnvme_ctrl *ctrl, u16 qid)
-{
-	struct cnvme_queue *q = &ctrl->queues[qid];
-	int ret;
-
-	cnvme_q_init(q, q->cq_vector, test_bit(CNVME_Q_POLLED, &q->flags));
-	ret = cnvme_io_queue_create_dev(ctrl, q);
-	if (ret) {
-		dev_err(ctrl->dev, "cannot create I/O queue %u again: %d\n",
-			qid, ret);
-		return ret > 0 ? -EIO : ret;
-	}
-	set_bit(CNVME_Q_LIVE, &q->flags);
-	return 0;
-}
-
 /* Bring up I/O queue @qid on the device; undone by cnvme_io_queue_down(). */
 static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector,
 			     bool polled)
@@ -550,9 +553,12 @@ static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector,
 		return ret;
 	cnvme_q_init(q, vector, polled);
 
-	ret = cnvme_io_queue_create_dev(ctrl, q);
+	ret = cnvme_create_cq(ctrl, q);
 	if (ret)
 		goto out_free;
+	ret = cnvme_create_sq(ctrl, q);
+	if (ret)
+		goto out_delete_cq;
 	ret = cnvme_q_request_irq(q);
 	if (ret)
 		goto out_delete_sq;
@@ -561,6 +567,7 @@ static int cnvme_io_queue_up(struct cnvme_ctrl *ctrl, u16 qid, u16 vector,
 
 out_delete_sq:
 	cnvme_delete_queue(ctrl, nvme_admin_delete_sq, qid);
+out_delete_cq:
 	cnvme_delete_queue(ctrl, nvme_admin_delete_cq, qid);
 out_free:
 	cnvme_q_free(ctrl, qid);
@@ -683,10 +690,9 @@ static int cnvme_alloc_tagset(struct cnvme_ctrl *ctrl)
  * values to host memory and touches the MMIO doorbell only when the
  * controller's event index says it is waiting for one, which saves most
  * doorbell writes (each a VM exit on an emulated controller).  Failure is
- * not an error: the MMIO doorbells always work.  A reset, which makes the
- * controller forget the buffer, calls it again.
+ * not an error: the MMIO doorbells always work.
  */
-void cnvme_dbbuf_init(struct cnvme_ctrl *ctrl)
+static void cnvme_dbbuf_init(struct cnvme_ctrl *ctrl)
 {
 	struct nvme_command cmd = { };
 	size_t size;
@@ -800,6 +806,51 @@ out_down:
 	cnvme_io_queues_delete(ctrl);
 	cnvme_io_queues_free(ctrl);
 	return ret;
+}
+
+/**
+ * cnvme_io_queues_recreate - create the I/O queues again after a reset
+ * @ctrl: the controller, enabled, with a live admin queue
+ *
+ * The host side (rings, vectors, handlers, tag set) survived the reset;
+ * only the device lost the queues.  Each ring starts empty again.  The
+ * queues are not marked live here: the caller does that once it knows the
+ * controller was not declared dead meanwhile.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cnvme_io_queues_recreate(struct cnvme_ctrl *ctrl)
+{
+	unsigned int nr = ctrl->nr_io_queues;
+	unsigned int qid;
+	int ret;
+
+	ret = cnvme_set_queue_count(ctrl, &nr);
+	if (ret)
+		return ret;
+	if (nr < ctrl->nr_io_queues) {
+		dev_err(ctrl->dev, "controller now grants %u I/O queues, %u are in use\n",
+			nr, ctrl->nr_io_queues);
+		return -EIO;
+	}
+	/* The reset forgot the doorbell buffer: configure it again. */
+	cnvme_dbbuf_init(ctrl);
+
+	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
+		struct cnvme_queue *q = &ctrl->queues[qid];
+
+		cnvme_q_init(q, q->cq_vector,
+			     test_bit(CNVME_Q_POLLED, &q->flags));
+		ret = cnvme_create_cq(ctrl, q);
+		if (!ret)
+			ret = cnvme_create_sq(ctrl, q);
+		if (ret) {
+			dev_err(ctrl->dev, "cannot create I/O queue %u again: %d\n",
+				qid, ret);
+			return ret > 0 ? -EIO : ret;
+		}
+	}
+	return 0;
 }
 
 /**

@@ -560,7 +560,6 @@ static long cnvme_ctrl_chr_ioctl(struct file *file, unsigned int cmd,
 	case NVME_IOCTL_RESET:
 		if (!capable(CAP_SYS_ADMIN))
 			return -EACCES;
-		dev_warn(&ctrl->ctrl_dev, "resetting controller\n");
 		return cnvme_ctrl_reset(ctrl);
 	case NVME_IOCTL_SUBSYS_RESET:
 		if (!capable(CAP_SYS_ADMIN))

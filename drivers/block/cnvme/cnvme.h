@@ -88,27 +88,30 @@ struct cnvme_names {
  * enum cnvme_ctrl_state - lifetime of a controller
  * @CNVME_CTRL_NEW: probe is bringing the controller up
  * @CNVME_CTRL_LIVE: queues are running and namespaces are exposed
- * @CNVME_CTRL_RESETTING: cnvme_ctrl_reset() is rebuilding the queues
- * @CNVME_CTRL_DELETING: remove has started; no new admin work may begin
+ * @CNVME_CTRL_RESETTING: a reset is pending or tearing the queues down;
+ *	commands in flight will be requeued (I/O) or failed (admin)
+ * @CNVME_CTRL_CONNECTING: the reset is rebuilding the admin and I/O queues
+ * @CNVME_CTRL_DELETING: remove has started; no reset may begin
  * @CNVME_CTRL_DEAD: the controller failed; every command fails at once
+ *
+ * NEW -> LIVE -> RESETTING -> CONNECTING -> LIVE is the normal life; any
+ * state but DEAD may become DELETING, and any state may become DEAD.
+ * cnvme_ctrl_change_state() enforces this.
  */
 enum cnvme_ctrl_state {
 	CNVME_CTRL_NEW,
 	CNVME_CTRL_LIVE,
 	CNVME_CTRL_RESETTING,
+	CNVME_CTRL_CONNECTING,
 	CNVME_CTRL_DELETING,
 	CNVME_CTRL_DEAD,
-};
-
-/* Bits of cnvme_ctrl.reset_flags. */
-enum {
-	CNVME_RESET_NSSR,	/* write NSSR: NVM Subsystem Reset */
 };
 
 /* Bits of cnvme_queue.flags. */
 enum {
 	CNVME_Q_LIVE,		/* created on the device, IRQ may process it */
 	CNVME_Q_POLLED,		/* no interrupt: completions are polled */
+	CNVME_Q_POLLING,	/* a timeout handler is reaping the CQ */
 };
 
 /**
@@ -176,7 +179,11 @@ struct cnvme_queue {
  * @status: NVMe status field from the completion (phase bit removed)
  * @gen: generation count placed in the command identifier
  * @mapped: how the data buffer is mapped, CNVME_MAP_*
- * @flags: CNVME_IOD_* bits
+ * @retries: times the request was sent again after an error or a timeout;
+ *	zeroed when blk-mq hands the driver a new request (RQF_DONTPREP clear)
+ * @aborted: the timeout handler sent an Abort for the current submission
+ * @flags: CNVME_IOD_* bits; the submitter of a passthrough request sets
+ *	them, block I/O starts with none
  * @nr_list_pages: PRP list pages the current command uses
  * @single_dma: bus address of a single-segment mapping
  * @single_len: length of a single-segment mapping
@@ -191,6 +198,8 @@ struct cnvme_iod {
 	u16 status;
 	u8 gen;
 	u8 mapped;
+	u8 retries;
+	u8 aborted;
 	u8 flags;
 	u8 nr_list_pages;
 	dma_addr_t single_dma;
@@ -210,7 +219,6 @@ enum {
 enum {
 	CNVME_IOD_USER		= BIT(0),	/* passthrough from user space */
 	CNVME_IOD_CANCELLED	= BIT(1),	/* ended by the driver, not the device */
-	CNVME_IOD_REQUEUE	= BIT(2),	/* requeue instead of ending */
 };
 
 /**
@@ -311,7 +319,19 @@ struct cnvme_subsys {
  * @subsys_entry: entry in &cnvme_subsys.ctrls
  * @subsys_owns_instance: @instance names the subsystem, which releases it
  * @state_lock: protects @state
- * @state: see enum cnvme_ctrl_state; changed only by cnvme_ctrl_set_state()
+ * @state: see enum cnvme_ctrl_state; changed only by
+ *	cnvme_ctrl_change_state()
+ * @teardown_lock: serialises whatever enables or disables the controller,
+ *	sets or clears CNVME_Q_LIVE, or quiesces and unquiesces the request
+ *	queues; never held while waiting for a command
+ * @io_quiesced: the namespaces' request queues are quiesced (written under
+ *	@teardown_lock and @ns_lock, read under either)
+ * @admin_quiesced: @admin_q is quiesced (under @teardown_lock)
+ * @reset_work: tears the queues down and rebuilds them (reset.c)
+ * @aborts: Abort commands outstanding
+ * @abort_limit: most Abort commands the controller accepts at once (ACL)
+ * @crdt: Command Retry Delay Times 1-3 in 100 ms units, zero when the
+ *	controller does not report them or Host Behavior Support is off
  * @queues: admin queue at index 0, then the I/O queues: first those of
  *	the default map, then the read map, then the polled ones
  * @nr_io_queues: I/O queues created on the device
@@ -327,15 +347,9 @@ struct cnvme_subsys {
  * @tagset: tag set shared by the namespaces' request queues
  * @tagset_ready: @tagset has been allocated
  * @prp_pool: DMA pool of PRP list pages
- * @dead_work: fails everything once the controller is declared dead
- * @reset_work: runs resets: asked for by user space, or after a user
- *	command timed out
- * @reset_flags: CNVME_RESET_* bits for the next run of @reset_work
- * @reset_lock: serialises controller resets and namespace scans
- * @shutdown_lock: serialises the sequences that disable the controller
- *	and cancel its commands (reset, dead path, timeout during a reset)
  * @ns_lock: protects @namespaces
  * @namespaces: list of struct cnvme_ns
+ * @scan_lock: serialises namespace scans
  * @scan_gen: generation of the namespace scan, see cnvme_ns_scan()
  * @effects: Commands Supported and Effects log; zero where the controller
  *	does not report one, plus the effects cnvme knows
@@ -383,6 +397,13 @@ struct cnvme_ctrl {
 
 	spinlock_t state_lock;	/* @state; taken with interrupts off */
 	enum cnvme_ctrl_state state;
+	struct mutex teardown_lock;	/* enable/disable, Q_LIVE, quiesce */
+	bool io_quiesced;
+	bool admin_quiesced;
+	struct work_struct reset_work;
+	atomic_t aborts;
+	unsigned int abort_limit;
+	u16 crdt[3];
 
 	struct cnvme_queue *queues;
 	unsigned int nr_io_queues;
@@ -399,14 +420,10 @@ struct cnvme_ctrl {
 	struct blk_mq_tag_set tagset;
 	bool tagset_ready;
 	struct dma_pool *prp_pool;
-	struct work_struct dead_work;
-	struct work_struct reset_work;
-	unsigned long reset_flags;
-	struct mutex reset_lock;	/* resets and namespace scans */
-	struct mutex shutdown_lock;	/* disable + cancel sequences */
 
 	struct mutex ns_lock;	/* @namespaces membership */
 	struct list_head namespaces;
+	struct mutex scan_lock;	/* namespace scans */
 	unsigned int scan_gen;
 	struct nvme_effects_log *effects;
 	bool sgls;
@@ -443,9 +460,12 @@ extern unsigned int cnvme_admin_timeout;
 extern unsigned int cnvme_shutdown_timeout;
 extern unsigned int cnvme_write_queues;
 extern unsigned int cnvme_poll_queues;
+extern unsigned int cnvme_max_retries;
 
-/* main.c: the module parameter that picks private names */
+/* main.c */
 extern bool cnvme_private_names;
+extern struct workqueue_struct *cnvme_wq;
+void cnvme_ctrl_request_unbind(struct cnvme_ctrl *ctrl);
 
 /* sysfs.c: names, classes, controller and subsystem devices, attributes */
 extern const struct cnvme_names *cnvme_names;
@@ -470,14 +490,11 @@ void cnvme_ns_cdev_del(struct cnvme_ns *ns);
 int cnvme_bdev_ioctl(struct block_device *bdev, blk_mode_t mode,
 		     unsigned int cmd, unsigned long arg);
 
-/* reset.c: controller and subsystem reset */
-int cnvme_ctrl_reset(struct cnvme_ctrl *ctrl);
-int cnvme_subsys_reset(struct cnvme_ctrl *ctrl);
-void cnvme_reset_work(struct work_struct *work);
-void cnvme_reset_timeout(struct cnvme_ctrl *ctrl, struct request *rq);
-
 /* ctrl.c: registers, queues, interrupts */
-bool cnvme_ctrl_set_state(struct cnvme_ctrl *ctrl, enum cnvme_ctrl_state new);
+bool cnvme_ctrl_change_state(struct cnvme_ctrl *ctrl,
+			     enum cnvme_ctrl_state new,
+			     enum cnvme_ctrl_state *old);
+const char *cnvme_ctrl_state_name(enum cnvme_ctrl_state state);
 int cnvme_ctrl_map(struct cnvme_ctrl *ctrl);
 void cnvme_ctrl_unmap(struct cnvme_ctrl *ctrl);
 int cnvme_ctrl_disable(struct cnvme_ctrl *ctrl);
@@ -490,11 +507,70 @@ void cnvme_q_init(struct cnvme_queue *q, u16 vector, bool polled);
 int cnvme_q_request_irq(struct cnvme_queue *q);
 void cnvme_q_free_irq(struct cnvme_queue *q);
 void cnvme_q_suspend(struct cnvme_queue *q);
-void cnvme_ctrl_kill(struct cnvme_ctrl *ctrl);
-void cnvme_ctrl_dead_work(struct work_struct *work);
+void cnvme_q_poll(struct cnvme_queue *q);
+
+/* reset.c: controller reset, failure and power transitions */
+
+/**
+ * cnvme_ctrl_schedule_reset - start a controller reset in the background
+ * @ctrl: the controller
+ *
+ * Moves a LIVE controller to RESETTING and queues its reset work, which
+ * quiesces the queues, disables the controller, requeues the I/O that was
+ * in flight, rebuilds the admin and I/O queues and unquiesces them again.
+ * If the rebuild fails the controller is declared dead: its I/O fails with
+ * EIO and the driver is unbound from the PCI function, so its disks go.
+ * Safe from any context that may take a spinlock, including the blk-mq
+ * timeout handler.
+ *
+ * Return: true if the reset was scheduled, false if the controller was not
+ * LIVE (a reset is already pending or running, or it is new, being removed
+ * or dead).
+ */
+bool cnvme_ctrl_schedule_reset(struct cnvme_ctrl *ctrl);
+
+/**
+ * cnvme_ctrl_reset - reset the controller and wait for the outcome
+ * @ctrl: the controller; the caller keeps it bound (a sysfs attribute of
+ *	the PCI function, or an open character device) until this returns
+ *
+ * The synchronous form of cnvme_ctrl_schedule_reset(), for user requests
+ * (the reset_controller attribute, NVME_IOCTL_RESET).  May sleep for as
+ * long as the reset takes: bounded by CAP.TO and admin_timeout.  A reset
+ * that is already pending or running is not joined: the caller learns it
+ * with -EBUSY and may try again.
+ *
+ * Context: process context, no locks held.
+ * Return: 0 when the controller is live again; -EBUSY if a reset is already
+ * pending or running, or probe has not finished; -ENODEV if the controller
+ * is being removed or is dead; -EIO if this reset failed (the controller is
+ * then dead).
+ */
+int cnvme_ctrl_reset(struct cnvme_ctrl *ctrl);
+
+/**
+ * cnvme_subsys_reset - NVM Subsystem Reset, then bring the controller back
+ * @ctrl: the controller
+ *
+ * Only for controllers that report NSSR support (CAP.NSSRC): writes NSSR
+ * and resets the controller as cnvme_ctrl_reset() does.  The other
+ * controllers of the subsystem recover through their timeouts.
+ *
+ * Context: process context, no locks held.
+ * Return: -ENOTTY without CAP.NSSRC, else as cnvme_ctrl_reset().
+ */
+int cnvme_subsys_reset(struct cnvme_ctrl *ctrl);
+
+void cnvme_reset_work(struct work_struct *work);
+void cnvme_ctrl_fail(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_fail_rq(struct cnvme_ctrl *ctrl, struct request *rq);
+void cnvme_ctrl_stop(struct cnvme_ctrl *ctrl);
+int cnvme_ctrl_suspend(struct cnvme_ctrl *ctrl);
+int cnvme_ctrl_resume(struct cnvme_ctrl *ctrl);
+bool cnvme_ctrl_reset_prepare(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_reset_done(struct cnvme_ctrl *ctrl, bool wait);
 
 /* admin.c: synchronous admin commands and queue creation */
-int cnvme_admin_enable(struct cnvme_ctrl *ctrl);
 int cnvme_admin_init(struct cnvme_ctrl *ctrl);
 void cnvme_admin_exit(struct cnvme_ctrl *ctrl);
 int cnvme_admin_exec(struct cnvme_ctrl *ctrl, struct nvme_command *cmd,
@@ -504,12 +580,12 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl);
 int cnvme_admin_identify_nvm(struct cnvme_ctrl *ctrl);
 int cnvme_admin_read_vwc(struct cnvme_ctrl *ctrl);
 int cnvme_admin_effects(struct cnvme_ctrl *ctrl);
-int cnvme_set_queue_count(struct cnvme_ctrl *ctrl, unsigned int *count);
-int cnvme_create_io_queue(struct cnvme_ctrl *ctrl, u16 qid);
+int cnvme_admin_enable(struct cnvme_ctrl *ctrl);
+int cnvme_set_host_behavior(struct cnvme_ctrl *ctrl);
 int cnvme_io_queues_create(struct cnvme_ctrl *ctrl);
+int cnvme_io_queues_recreate(struct cnvme_ctrl *ctrl);
 void cnvme_io_queues_delete(struct cnvme_ctrl *ctrl);
 void cnvme_io_queues_free(struct cnvme_ctrl *ctrl);
-void cnvme_dbbuf_init(struct cnvme_ctrl *ctrl);
 void cnvme_dbbuf_free(struct cnvme_ctrl *ctrl);
 
 /* io.c: the submission and completion paths */
@@ -517,9 +593,7 @@ extern const struct blk_mq_ops cnvme_admin_mq_ops;
 extern const struct blk_mq_ops cnvme_mq_ops;
 irqreturn_t cnvme_irq(int irq, void *data);
 int cnvme_q_reap(struct cnvme_queue *q);
-void cnvme_cancel_all(struct cnvme_ctrl *ctrl);
-void cnvme_cancel_admin(struct cnvme_ctrl *ctrl);
-void cnvme_requeue_all(struct cnvme_ctrl *ctrl);
+void cnvme_cancel_all(struct cnvme_ctrl *ctrl, bool requeue);
 blk_status_t cnvme_status_to_blk(u16 status);
 
 /* ns.c: namespaces and gendisks */
@@ -537,6 +611,19 @@ int cnvme_ns_update_nuse(struct cnvme_ns *ns);
 static inline unsigned int cnvme_max_io_queues(void)
 {
 	return num_possible_cpus() + cnvme_write_queues + cnvme_poll_queues;
+}
+
+/**
+ * cnvme_ctrl_set_state - move the controller to a new state
+ * @ctrl: the controller
+ * @new: the state to enter
+ *
+ * Return: true if the state changed; see cnvme_ctrl_change_state().
+ */
+static inline bool cnvme_ctrl_set_state(struct cnvme_ctrl *ctrl,
+					enum cnvme_ctrl_state new)
+{
+	return cnvme_ctrl_change_state(ctrl, new, NULL);
 }
 
 /**

@@ -1,56 +1,82 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cnvme: controller registers, queue memory, interrupts and the dead path.
+ * cnvme: controller state, registers, queue memory and interrupts.
  */
 #include <linux/delay.h>
 #include <linux/dma-mapping.h>
 #include <linux/interrupt.h>
 #include <linux/io-64-nonatomic-lo-hi.h>
 #include <linux/sched/signal.h>
+#include <linux/wait_bit.h>
 
 #include "cnvme.h"
 
 /* Registers up to and including the admin doorbells. */
 #define CNVME_REG_MAP_MIN	(NVME_REG_DBS + 0x1000)
 
+/* For each state, the states it may be entered from. */
+static const u8 cnvme_state_from[] = {
+	[CNVME_CTRL_NEW]	= 0,
+	[CNVME_CTRL_LIVE]	= BIT(CNVME_CTRL_NEW) | BIT(CNVME_CTRL_CONNECTING),
+	[CNVME_CTRL_RESETTING]	= BIT(CNVME_CTRL_LIVE),
+	[CNVME_CTRL_CONNECTING]	= BIT(CNVME_CTRL_RESETTING),
+	[CNVME_CTRL_DELETING]	= BIT(CNVME_CTRL_NEW) | BIT(CNVME_CTRL_LIVE) |
+				  BIT(CNVME_CTRL_RESETTING) |
+				  BIT(CNVME_CTRL_CONNECTING),
+	[CNVME_CTRL_DEAD]	= BIT(CNVME_CTRL_NEW) | BIT(CNVME_CTRL_LIVE) |
+				  BIT(CNVME_CTRL_RESETTING) |
+				  BIT(CNVME_CTRL_CONNECTING) |
+				  BIT(CNVME_CTRL_DELETING),
+};
+
+static const char * const cnvme_state_names[] = {
+	[CNVME_CTRL_NEW]	= "new",
+	[CNVME_CTRL_LIVE]	= "live",
+	[CNVME_CTRL_RESETTING]	= "resetting",
+	[CNVME_CTRL_CONNECTING]	= "connecting",
+	[CNVME_CTRL_DELETING]	= "deleting",
+	[CNVME_CTRL_DEAD]	= "dead",
+};
+
 /**
- * cnvme_ctrl_set_state - move the controller to a new state
+ * cnvme_ctrl_state_name - the name of a state, as sysfs shows it
+ * @state: the state
+ *
+ * Return: a lower-case name, "new" to "dead".
+ */
+const char *cnvme_ctrl_state_name(enum cnvme_ctrl_state state)
+{
+	if (state >= ARRAY_SIZE(cnvme_state_names))
+		return "unknown";
+	return cnvme_state_names[state];
+}
+
+/**
+ * cnvme_ctrl_change_state - move the controller to a new state
  * @ctrl: the controller
  * @new: the state to enter
+ * @old: where to store the state left behind, or NULL
  *
- * DEAD is final; DELETING may only become DEAD; only a LIVE controller
- * can start a reset (RESETTING), which ends LIVE, DELETING or DEAD; NEW
- * becomes LIVE, DELETING or DEAD.
+ * Only the transitions of enum cnvme_ctrl_state are made: DEAD is final,
+ * DELETING may only become DEAD, and a reset goes LIVE -> RESETTING ->
+ * CONNECTING -> LIVE.
  *
  * Return: true if the state changed.
  */
-bool cnvme_ctrl_set_state(struct cnvme_ctrl *ctrl, enum cnvme_ctrl_state new)
+bool cnvme_ctrl_change_state(struct cnvme_ctrl *ctrl,
+			     enum cnvme_ctrl_state new,
+			     enum cnvme_ctrl_state *old)
 {
-	enum cnvme_ctrl_state old;
-	bool changed = false;
+	unsigned long flags;
+	bool changed;
 
-	spin_lock_irq(&ctrl->state_lock);
-	old = ctrl->state;
-	switch (new) {
-	case CNVME_CTRL_NEW:
-		break;
-	case CNVME_CTRL_LIVE:
-		changed = old == CNVME_CTRL_NEW || old == CNVME_CTRL_RESETTING;
-		break;
-	case CNVME_CTRL_RESETTING:
-		changed = old == CNVME_CTRL_LIVE;
-		break;
-	case CNVME_CTRL_DELETING:
-		changed = old == CNVME_CTRL_NEW || old == CNVME_CTRL_LIVE ||
-			  old == CNVME_CTRL_RESETTING;
-		break;
-	case CNVME_CTRL_DEAD:
-		changed = old != CNVME_CTRL_DEAD;
-		break;
-	}
+	spin_lock_irqsave(&ctrl->state_lock, flags);
+	changed = cnvme_state_from[new] & BIT(ctrl->state);
+	if (old)
+		*old = ctrl->state;
 	if (changed)
 		WRITE_ONCE(ctrl->state, new);
-	spin_unlock_irq(&ctrl->state_lock);
+	spin_unlock_irqrestore(&ctrl->state_lock, flags);
 	return changed;
 }
 
@@ -383,8 +409,9 @@ void cnvme_q_free_irq(struct cnvme_queue *q)
  * cnvme_q_suspend - stop completion processing from interrupts and pollers
  * @q: the queue
  *
- * After this returns no interrupt handler or poller is looking at the
- * queue, so the caller owns the CQ and may reap it itself.
+ * After this returns no interrupt handler, poller or timeout handler
+ * (cnvme_q_poll()) is looking at the queue, so the caller owns the CQ and
+ * may reap it itself.
  */
 void cnvme_q_suspend(struct cnvme_queue *q)
 {
@@ -397,58 +424,47 @@ void cnvme_q_suspend(struct cnvme_queue *q)
 		return;
 	}
 	synchronize_irq(pci_irq_vector(q->ctrl->pdev, q->cq_vector));
+	/*
+	 * Pairs with cnvme_q_poll(): it sets POLLING before it looks at
+	 * LIVE, and both bit operations are fully ordered, so either it saw
+	 * LIVE clear or this sees POLLING set and waits.
+	 */
+	wait_on_bit(&q->flags, CNVME_Q_POLLING, TASK_UNINTERRUPTIBLE);
 }
 
 /**
- * cnvme_ctrl_kill - declare the controller dead and fail everything
- * @ctrl: the controller
+ * cnvme_q_poll - reap a live queue from outside its interrupt handler
+ * @q: the queue
  *
- * Safe from any context, including the blk-mq timeout handler: the work
- * itself runs from the system workqueue.
- */
-void cnvme_ctrl_kill(struct cnvme_ctrl *ctrl)
-{
-	if (cnvme_ctrl_set_state(ctrl, CNVME_CTRL_DEAD))
-		dev_err(ctrl->dev, "controller is dead, failing all I/O\n");
-	queue_work(system_unbound_wq, &ctrl->dead_work);
-}
-
-/**
- * cnvme_ctrl_dead_work - fail every outstanding and future command
- * @work: cnvme_ctrl.dead_work
+ * For the timeout handler: a completion that is sitting in the CQ because
+ * an interrupt got lost is found here.  The queue's interrupt is disabled
+ * meanwhile, so only one context consumes the CQ.  A queue that is not
+ * live belongs to whoever suspended it and is left alone, and so is a
+ * queue another timeout handler is already polling.
  *
- * Disks are marked dead so that new bios fail at submission, the device
- * is disabled so it stops touching host memory, completions it already
- * posted are reaped, and what is left is completed with an abort status.
+ * Context: process context (disable_irq() sleeps).
  */
-void cnvme_ctrl_dead_work(struct work_struct *work)
+void cnvme_q_poll(struct cnvme_queue *q)
 {
-	struct cnvme_ctrl *ctrl = container_of(work, struct cnvme_ctrl,
-					       dead_work);
-	unsigned int i;
+	unsigned int irq = pci_irq_vector(q->ctrl->pdev, q->cq_vector);
 
-	/* Not while a reset takes the queues down or fails an admin command. */
-	mutex_lock(&ctrl->shutdown_lock);
-	cnvme_ns_mark_dead(ctrl);
-	if (ctrl->tagset_ready)
-		blk_mq_quiesce_tagset(&ctrl->tagset);
-	blk_mq_quiesce_queue(ctrl->admin_q);
-
-	if (cnvme_ctrl_present(ctrl))
-		cnvme_ctrl_disable(ctrl);
-
-	for (i = 0; i <= ctrl->nr_io_queues; i++) {
-		struct cnvme_queue *q = &ctrl->queues[i];
-
-		if (!q->cqes || !test_bit(CNVME_Q_LIVE, &q->flags))
-			continue;
-		cnvme_q_suspend(q);
-		cnvme_q_reap(q);
+	if (test_bit(CNVME_Q_POLLED, &q->flags)) {
+		/* No interrupt to disable: pollers own the CQ under the lock. */
+		spin_lock(&q->cq_poll_lock);
+		if (test_bit(CNVME_Q_LIVE, &q->flags))
+			cnvme_q_reap(q);
+		spin_unlock(&q->cq_poll_lock);
+		return;
 	}
-	cnvme_cancel_all(ctrl);
-
-	if (ctrl->tagset_ready)
-		blk_mq_unquiesce_tagset(&ctrl->tagset);
-	blk_mq_unquiesce_queue(ctrl->admin_q);
-	mutex_unlock(&ctrl->shutdown_lock);
+	if (test_and_set_bit(CNVME_Q_POLLING, &q->flags))
+		return;
+	if (test_bit(CNVME_Q_LIVE, &q->flags)) {
+		disable_irq(irq);
+		cnvme_q_reap(q);
+		enable_irq(irq);
+	}
+	clear_bit_unlock(CNVME_Q_POLLING, &q->flags);
+	/* Order the clear before wake_up_bit() looks for waiters. */
+	smp_mb__after_atomic();
+	wake_up_bit(&q->flags, CNVME_Q_POLLING);
 }

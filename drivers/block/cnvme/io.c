@@ -445,6 +445,12 @@ static inline blk_status_t cnvme_prep_rq(struct cnvme_queue *q,
 	if (unlikely(!test_bit(CNVME_Q_LIVE, &q->flags)))
 		return BLK_STS_IOERR;
 
+	/* A request blk-mq hands out afresh; a requeued one keeps the flag. */
+	if (!(rq->rq_flags & RQF_DONTPREP)) {
+		iod->retries = 0;
+		rq->rq_flags |= RQF_DONTPREP;
+	}
+	iod->aborted = 0;
 	iod->mapped = CNVME_MAP_NONE;
 	iod->status = 0;
 	/* Passthrough submitters set the flags; block I/O has none. */
@@ -550,15 +556,53 @@ static void cnvme_commit_rqs(struct blk_mq_hw_ctx *hctx)
 static void cnvme_log_error(struct cnvme_ctrl *ctrl, struct request *rq,
 			    struct cnvme_iod *iod)
 {
-	if (blk_rq_is_passthrough(rq) || (rq->rq_flags & RQF_QUIET))
+	struct cnvme_ns *ns = rq->q->queuedata;
+
+	if (blk_rq_is_passthrough(rq) || (rq->rq_flags & RQF_QUIET) || !ns)
 		return;
 	dev_err_ratelimited(ctrl->dev,
-			    "%s: opcode %#x failed with status %#x (sct %u sc %#x%s) at sector %llu, %u bytes\n",
+			    "%s: opcode %#x at LBA %llu, %u blocks, failed with status %#x (sct %u sc %#x%s) after %u retries\n",
 			    rq->q->disk ? rq->q->disk->disk_name : "?",
-			    iod->cmd.common.opcode, iod->status,
+			    iod->cmd.common.opcode,
+			    (unsigned long long)blk_rq_pos(rq) >>
+			    (ns->lba_shift - SECTOR_SHIFT),
+			    blk_rq_bytes(rq) >> ns->lba_shift, iod->status,
 			    NVME_SCT(iod->status), iod->status & NVME_SC_MASK,
 			    iod->status & NVME_STATUS_DNR ? ", DNR" : "",
-			    (unsigned long long)blk_rq_pos(rq), blk_rq_bytes(rq));
+			    iod->retries);
+}
+
+/*
+ * Send a failed I/O command again if its status allows: not DNR, not a
+ * passthrough or fail-fast request, and within max_retries.  A command
+ * cancelled by a controller reset (Host Aborted without DNR) was not at
+ * fault and is always requeued; the timeout handler counts the timeouts
+ * that caused resets, and cnvme_cancel_rq() sets DNR once they exceed
+ * max_retries.  The controller may ask for a delay (CRD), which is
+ * honoured through the delayed requeue list.
+ */
+static bool cnvme_retry(struct cnvme_ctrl *ctrl, struct request *rq,
+			struct cnvme_iod *iod)
+{
+	unsigned int crd;
+
+	if ((iod->status & NVME_STATUS_DNR) || blk_rq_is_passthrough(rq) ||
+	    blk_noretry_request(rq))
+		return false;
+	if ((iod->status & NVME_SCT_SC_MASK) != NVME_SC_HOST_ABORTED_CMD) {
+		if (iod->retries >= cnvme_max_retries)
+			return false;
+		iod->retries++;
+	}
+
+	crd = (iod->status & NVME_STATUS_CRD) >> 11;
+	if (crd && ctrl->crdt[crd - 1]) {
+		blk_mq_requeue_request(rq, false);
+		blk_mq_delay_kick_requeue_list(rq->q, ctrl->crdt[crd - 1] * 100);
+	} else {
+		blk_mq_requeue_request(rq, true);
+	}
+	return true;
 }
 
 static void cnvme_complete_rq(struct request *rq)
@@ -567,14 +611,11 @@ static void cnvme_complete_rq(struct request *rq)
 	struct cnvme_queue *q = rq->mq_hctx->driver_data;
 
 	cnvme_unmap_data(q->ctrl, rq, iod);
-	/* Cancelled by a reset: sent again once the queues are back. */
-	if (unlikely(iod->flags & CNVME_IOD_REQUEUE)) {
-		iod->flags &= ~CNVME_IOD_REQUEUE;
-		blk_mq_requeue_request(rq, true);
-		return;
-	}
-	if (unlikely(iod->status))
+	if (unlikely(iod->status)) {
+		if (cnvme_retry(q->ctrl, rq, iod))
+			return;
 		cnvme_log_error(q->ctrl, rq, iod);
+	}
 	blk_mq_end_request(rq, cnvme_status_to_blk(iod->status));
 }
 
@@ -712,82 +753,133 @@ int cnvme_q_reap(struct cnvme_queue *q)
 	return cnvme_process_cq(q, NULL);
 }
 
-/* @data points to a bool: requeue block I/O instead of failing it. */
 static bool cnvme_cancel_rq(struct request *rq, void *data)
 {
 	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
-	const bool *requeue = data;
+	bool requeue = *(bool *)data;
 
 	if (blk_mq_request_completed(rq))
 		return true;
-	if (*requeue && !blk_rq_is_passthrough(rq))
-		iod->flags |= CNVME_IOD_REQUEUE;
-	else
-		iod->flags |= CNVME_IOD_CANCELLED;
-	iod->status = NVME_SC_HOST_ABORTED_CMD | NVME_STATUS_DNR;
+	/* User space sees EINTR for a passthrough command ended this way. */
+	iod->flags |= CNVME_IOD_CANCELLED;
+	iod->status = NVME_SC_HOST_ABORTED_CMD;
+	if (!requeue || iod->retries > cnvme_max_retries)
+		iod->status |= NVME_STATUS_DNR;
 	blk_mq_complete_request(rq);
 	return true;
-}
-
-static void cnvme_cancel_tagset(struct blk_mq_tag_set *set, bool requeue)
-{
-	blk_mq_tagset_busy_iter(set, cnvme_cancel_rq, &requeue);
-	blk_mq_tagset_wait_completed_request(set);
 }
 
 /**
  * cnvme_cancel_all - complete every started request with an abort status
  * @ctrl: the controller, whose queues must all be suspended
+ * @requeue: let I/O requests go back to blk-mq (a reset), instead of
+ *	failing them (the controller is dead or going away); admin commands
+ *	always fail
  */
-void cnvme_cancel_all(struct cnvme_ctrl *ctrl)
+void cnvme_cancel_all(struct cnvme_ctrl *ctrl, bool requeue)
 {
-	if (ctrl->tagset_ready)
-		cnvme_cancel_tagset(&ctrl->tagset, false);
-	cnvme_cancel_tagset(&ctrl->admin_tagset, false);
+	bool fail = false;
+
+	if (ctrl->tagset_ready) {
+		blk_mq_tagset_busy_iter(&ctrl->tagset, cnvme_cancel_rq, &requeue);
+		blk_mq_tagset_wait_completed_request(&ctrl->tagset);
+	}
+	blk_mq_tagset_busy_iter(&ctrl->admin_tagset, cnvme_cancel_rq, &fail);
+	blk_mq_tagset_wait_completed_request(&ctrl->admin_tagset);
 }
 
-/**
- * cnvme_cancel_admin - fail every started admin command
- * @ctrl: the controller, whose admin queue must be suspended
- */
-void cnvme_cancel_admin(struct cnvme_ctrl *ctrl)
+static enum rq_end_io_ret cnvme_abort_end_io(struct request *rq,
+					     blk_status_t error)
 {
-	cnvme_cancel_tagset(&ctrl->admin_tagset, false);
+	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+	struct cnvme_ctrl *ctrl = rq->end_io_data;
+
+	/* Completion dword 0, bit 0 clear: the command was aborted. */
+	if (!iod->status)
+		dev_warn_ratelimited(ctrl->dev, "Abort of command id %#x: %s\n",
+				     iod->cmd.abort.cid,
+				     le32_to_cpu(iod->result.u32) & 1 ?
+				     "not aborted" : "aborted");
+	else if ((iod->status & NVME_SCT_SC_MASK) != NVME_SC_HOST_ABORTED_CMD)
+		dev_warn_ratelimited(ctrl->dev, "Abort of command id %#x failed with status %#x\n",
+				     iod->cmd.abort.cid, iod->status);
+	atomic_dec(&ctrl->aborts);
+	return RQ_END_IO_FREE;
 }
 
-/**
- * cnvme_requeue_all - take every started request back for a reset
- * @ctrl: the controller, whose queues must all be suspended and quiesced
- *
- * Block I/O is requeued and goes out again when the queues run; the
- * passthrough commands, the driver's and user space's, fail (user space
- * sees -EINTR).
+/*
+ * Ask the controller to abort a timed-out I/O command.  Aborts are few
+ * (ACL): without a free one the caller simply waits for the next timeout.
+ * Return: true if the Abort was sent.
  */
-void cnvme_requeue_all(struct cnvme_ctrl *ctrl)
+static bool cnvme_abort(struct cnvme_ctrl *ctrl, struct cnvme_queue *q,
+			struct request *rq)
 {
-	if (ctrl->tagset_ready)
-		cnvme_cancel_tagset(&ctrl->tagset, true);
-	cnvme_cancel_tagset(&ctrl->admin_tagset, false);
+	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+	struct cnvme_iod *aiod;
+	struct request *abort_rq;
+
+	if (atomic_inc_return(&ctrl->aborts) > ctrl->abort_limit)
+		goto out_put;
+	abort_rq = blk_mq_alloc_request(ctrl->admin_q, REQ_OP_DRV_IN,
+					BLK_MQ_REQ_NOWAIT);
+	if (IS_ERR(abort_rq))
+		goto out_put;
+	aiod = blk_mq_rq_to_pdu(abort_rq);
+	memset(&aiod->cmd, 0, sizeof(aiod->cmd));
+	aiod->cmd.abort.opcode = nvme_admin_abort_cmd;
+	aiod->cmd.abort.cid = iod->cmd.common.command_id;
+	aiod->cmd.abort.sqid = cpu_to_le16(q->qid);
+	aiod->status = 0;
+	abort_rq->timeout = cnvme_admin_timeout * HZ;
+	abort_rq->end_io = cnvme_abort_end_io;
+	abort_rq->end_io_data = ctrl;
+	blk_execute_rq_nowait(abort_rq, false);
+	return true;
+
+out_put:
+	atomic_dec(&ctrl->aborts);
+	return false;
 }
 
+/*
+ * A command outlived its timeout.  In order:
+ *  - a device that is gone fails the controller at once;
+ *  - during PCI error recovery the error handlers own the device: wait;
+ *  - a live controller reporting a fatal status is reset;
+ *  - the CQ is reaped: a lost interrupt is not a timeout;
+ *  - while a reset is pending its teardown completes the command: wait;
+ *  - while probe, a reset's rebuild or remove waits for the command, the
+ *    controller is declared dead, which fails it;
+ *  - a live controller gets an Abort for an I/O command the first time,
+ *    and a reset the second time or for an admin command.
+ */
 static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 {
 	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
 	struct cnvme_queue *q = rq->mq_hctx->driver_data;
 	struct cnvme_ctrl *ctrl = q->ctrl;
-	unsigned int irq = pci_irq_vector(ctrl->pdev, q->cq_vector);
+	enum cnvme_ctrl_state state;
+	u32 csts;
 
-	/* A lost or late interrupt is not a timeout: look at the CQ first. */
-	if (test_bit(CNVME_Q_POLLED, &q->flags)) {
-		spin_lock(&q->cq_poll_lock);
-		if (test_bit(CNVME_Q_LIVE, &q->flags))
-			cnvme_q_reap(q);
-		spin_unlock(&q->cq_poll_lock);
-	} else if (test_bit(CNVME_Q_LIVE, &q->flags)) {
-		disable_irq(irq);
-		cnvme_q_reap(q);
-		enable_irq(irq);
+	if (!cnvme_ctrl_present(ctrl)) {
+		dev_warn(ctrl->dev, "qid %u: command id %#x timed out and the device is gone\n",
+			 q->qid, iod->cmd.common.command_id);
+		cnvme_ctrl_fail_rq(ctrl, rq);
+		return BLK_EH_DONE;
 	}
+	if (pci_channel_offline(ctrl->pdev))
+		return BLK_EH_RESET_TIMER;
+
+	csts = readl(ctrl->bar + NVME_REG_CSTS);
+	if ((csts & NVME_CSTS_CFS) && READ_ONCE(ctrl->state) == CNVME_CTRL_LIVE) {
+		dev_err(ctrl->dev, "controller fatal status (CSTS %#x) on timeout, resetting controller\n",
+			csts);
+		cnvme_ctrl_schedule_reset(ctrl);
+		return BLK_EH_RESET_TIMER;
+	}
+
+	cnvme_q_poll(q);
 	if (blk_mq_rq_state(rq) != MQ_RQ_IN_FLIGHT) {
 		dev_warn_ratelimited(ctrl->dev,
 				     "qid %u: command id %#x found complete on timeout, interrupt lost?\n",
@@ -795,37 +887,39 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 		return BLK_EH_DONE;
 	}
 
-	switch (READ_ONCE(ctrl->state)) {
-	case CNVME_CTRL_RESETTING:
-		/*
-		 * The reset takes back whatever was in flight when it began,
-		 * so only a command it sent itself can be stuck here: on an
-		 * I/O queue none, on the admin queue one of its own, which
-		 * fails it and with it the reset.
-		 */
-		if (q->qid)
-			return BLK_EH_RESET_TIMER;
-		cnvme_reset_timeout(ctrl, rq);
-		return BLK_EH_DONE;
+	state = READ_ONCE(ctrl->state);
+	switch (state) {
 	case CNVME_CTRL_LIVE:
-		/* User space chose the timeout: reset, do not give up. */
-		if (iod->flags & CNVME_IOD_USER) {
-			dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x from user space timed out, resetting the controller\n",
-				 q->qid, iod->cmd.common.command_id,
-				 iod->cmd.common.opcode);
-			queue_work(system_unbound_wq, &ctrl->reset_work);
-			return BLK_EH_RESET_TIMER;
-		}
 		break;
+	case CNVME_CTRL_RESETTING:
+		return BLK_EH_RESET_TIMER;
 	default:
-		break;
+		dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x timed out while %s, disabling the controller\n",
+			 q->qid, iod->cmd.common.command_id,
+			 iod->cmd.common.opcode, cnvme_ctrl_state_name(state));
+		cnvme_ctrl_fail_rq(ctrl, rq);
+		return BLK_EH_DONE;
 	}
 
-	dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x timed out\n",
-		 q->qid, iod->cmd.common.command_id, iod->cmd.common.opcode);
-	/* The dead path disables the device and completes this request. */
-	cnvme_ctrl_kill(ctrl);
-	return BLK_EH_DONE;
+	if (!q->qid || iod->aborted) {
+		dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x timed out%s, resetting controller\n",
+			 q->qid, iod->cmd.common.command_id,
+			 iod->cmd.common.opcode,
+			 iod->aborted ? " again after an Abort" : "");
+		/* Counted here; cnvme_cancel_rq() fails it past max_retries. */
+		if (iod->retries < U8_MAX)
+			iod->retries++;
+		cnvme_ctrl_schedule_reset(ctrl);
+		return BLK_EH_RESET_TIMER;
+	}
+
+	if (cnvme_abort(ctrl, q, rq)) {
+		iod->aborted = 1;
+		dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x timed out, aborting\n",
+			 q->qid, iod->cmd.common.command_id,
+			 iod->cmd.common.opcode);
+	}
+	return BLK_EH_RESET_TIMER;
 }
 
 static int cnvme_admin_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,

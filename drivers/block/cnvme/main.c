@@ -40,6 +40,12 @@ static const struct kernel_param_ops cnvme_queues_ops = {
 	.get = param_get_uint,
 };
 
+static int cnvme_param_set_retries(const char *val,
+				   const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, 100);
+}
+
 static const struct kernel_param_ops cnvme_depth_ops = {
 	.set = cnvme_param_set_depth,
 	.get = param_get_uint,
@@ -52,6 +58,11 @@ static const struct kernel_param_ops cnvme_timeout_ops = {
 
 static const struct kernel_param_ops cnvme_shutdown_ops = {
 	.set = cnvme_param_set_shutdown,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops cnvme_retries_ops = {
+	.set = cnvme_param_set_retries,
 	.get = param_get_uint,
 };
 
@@ -85,39 +96,67 @@ module_param_cb(shutdown_timeout, &cnvme_shutdown_ops, &cnvme_shutdown_timeout,
 MODULE_PARM_DESC(shutdown_timeout,
 		 "minimum wait for a controller shutdown in seconds, 1-60; RTD3E may extend it (default 5)");
 
+unsigned int cnvme_max_retries = 5;
+module_param_cb(max_retries, &cnvme_retries_ops, &cnvme_max_retries, 0444);
+MODULE_PARM_DESC(max_retries,
+		 "times a failed I/O command is sent again, 0-100 (default 5)");
+
 bool cnvme_private_names;
 module_param_named(private_names, cnvme_private_names, bool, 0444);
 MODULE_PARM_DESC(private_names,
 		 "use the class and node names cnvme, cnvme-subsystem, cnvme-generic, cnvme<N>, cng<N>n<nsid> even when nvme-core is not loaded, leaving the nvme names to it (default N)");
 
-/*
- * Stop the controller: delete the I/O queues and shut it down when it
- * still answers, then take every queue away from its interrupt handler,
- * reap what the device finished and fail what it did not.
- */
-static void cnvme_ctrl_stop(struct cnvme_ctrl *ctrl)
+/* Resets, and unbinding dead controllers; WQ_MEM_RECLAIM: writeback waits. */
+struct workqueue_struct *cnvme_wq;
+
+static struct pci_driver cnvme_driver;
+
+/* A dead controller to unbind; lives apart from it, which goes on unbind. */
+struct cnvme_unbind {
+	struct work_struct work;
+	struct pci_dev *pdev;
+};
+
+static void cnvme_unbind_work(struct work_struct *work)
 {
-	bool alive = ctrl->state != CNVME_CTRL_DEAD && cnvme_ctrl_present(ctrl);
-	unsigned int i;
+	struct cnvme_unbind *u = container_of(work, struct cnvme_unbind, work);
+	struct device *dev = &u->pdev->dev;
+	struct cnvme_ctrl *ctrl;
+	bool dead = false;
 
-	if (ctrl->tagset_ready)
-		blk_mq_quiesce_tagset(&ctrl->tagset);
-	if (alive)
-		cnvme_io_queues_delete(ctrl);
-	blk_mq_quiesce_queue(ctrl->admin_q);
-	if (alive && cnvme_ctrl_shutdown(ctrl))
-		cnvme_ctrl_disable(ctrl);
-
-	for (i = 0; i <= ctrl->nr_io_queues; i++) {
-		struct cnvme_queue *q = &ctrl->queues[i];
-
-		cnvme_q_suspend(q);
-		cnvme_q_reap(q);
+	/* Only if it is still this driver's, and still dead, at this point. */
+	device_lock(dev);
+	if (dev->driver == &cnvme_driver.driver) {
+		ctrl = dev_get_drvdata(dev);
+		dead = ctrl && READ_ONCE(ctrl->state) == CNVME_CTRL_DEAD;
 	}
-	cnvme_cancel_all(ctrl);
-	if (ctrl->tagset_ready)
-		blk_mq_unquiesce_tagset(&ctrl->tagset);
-	blk_mq_unquiesce_queue(ctrl->admin_q);
+	device_unlock(dev);
+	if (dead) {
+		dev_info(dev, "unbinding the dead controller\n");
+		device_release_driver(dev);
+	}
+	pci_dev_put(u->pdev);
+	kfree(u);
+}
+
+/**
+ * cnvme_ctrl_request_unbind - detach the driver from a dead controller
+ * @ctrl: the controller, DEAD
+ *
+ * Runs remove from a work item, so the gendisks go away and the PCI
+ * function is free for a new bind or a rescan.
+ */
+void cnvme_ctrl_request_unbind(struct cnvme_ctrl *ctrl)
+{
+	struct cnvme_unbind *u;
+
+	/* No I/O: this runs when the disks can no longer do any. */
+	u = kmalloc(sizeof(*u), GFP_NOIO);
+	if (!u)
+		return;
+	INIT_WORK(&u->work, cnvme_unbind_work);
+	u->pdev = pci_dev_get(ctrl->pdev);
+	queue_work(cnvme_wq, &u->work);
 }
 
 static int cnvme_check_cap(struct cnvme_ctrl *ctrl)
@@ -159,13 +198,13 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ctrl->state = CNVME_CTRL_NEW;
 	ctrl->instance = -1;
 	spin_lock_init(&ctrl->state_lock);
+	mutex_init(&ctrl->teardown_lock);
 	mutex_init(&ctrl->ns_lock);
-	mutex_init(&ctrl->reset_lock);
-	mutex_init(&ctrl->shutdown_lock);
+	mutex_init(&ctrl->scan_lock);
 	INIT_LIST_HEAD(&ctrl->namespaces);
 	INIT_LIST_HEAD(&ctrl->subsys_entry);
-	INIT_WORK(&ctrl->dead_work, cnvme_ctrl_dead_work);
 	INIT_WORK(&ctrl->reset_work, cnvme_reset_work);
+	atomic_set(&ctrl->aborts, 0);
 	/* From here on put_device() frees the controller. */
 	cnvme_ctrl_dev_init(ctrl);
 
@@ -230,25 +269,30 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = cnvme_admin_read_vwc(ctrl);
 	if (ret)
 		goto out_stop_ctrl;
+	ret = cnvme_set_host_behavior(ctrl);
+	if (ret)
+		goto out_stop_ctrl;
 	ret = cnvme_admin_effects(ctrl);
 	if (ret)
 		goto out_stop_ctrl;
 	ret = cnvme_io_queues_create(ctrl);
 	if (ret)
 		goto out_stop_ctrl;
-
-	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_LIVE)) {
-		ret = -ENODEV;
-		goto out_stop_ctrl;
-	}
 	pci_set_drvdata(pdev, ctrl);
 
+	/* The disks are children of nvme<instance>: it comes first. */
 	ret = cnvme_ctrl_dev_add(ctrl);
 	if (ret)
 		goto out_clear_drvdata;
 	ret = cnvme_ns_scan(ctrl);
 	if (ret) {
 		dev_err(ctrl->dev, "namespace scan failed: %d\n", ret);
+		goto out_remove_ns;
+	}
+	/* Live only now: a reset cannot race with the scan adding disks. */
+	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_LIVE)) {
+		dev_err(ctrl->dev, "controller failed during probe\n");
+		ret = -ENODEV;
 		goto out_remove_ns;
 	}
 
@@ -264,19 +308,14 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	return 0;
 
 out_remove_ns:
-	/* Someone may already have the node open: no reset from here on. */
-	cnvme_ctrl_set_state(ctrl, CNVME_CTRL_DELETING);
-	cancel_work_sync(&ctrl->reset_work);
-	mutex_lock(&ctrl->reset_lock);
-	mutex_unlock(&ctrl->reset_lock);
 	cnvme_ns_remove_all(ctrl);
 	cnvme_ctrl_dev_del(ctrl);
 out_clear_drvdata:
 	pci_set_drvdata(pdev, NULL);
 out_stop_ctrl:
 	/* Deletes whatever I/O queues exist; a no-op for those that do not. */
+	cnvme_ctrl_set_state(ctrl, CNVME_CTRL_DELETING);
 	cnvme_ctrl_stop(ctrl);
-	cancel_work_sync(&ctrl->dead_work);
 	cnvme_io_queues_free(ctrl);
 	cnvme_admin_exit(ctrl);
 out_free_vectors:
@@ -298,23 +337,19 @@ static void cnvme_remove(struct pci_dev *pdev)
 {
 	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
 
+	/* No reset starts from here on; one in progress ends first. */
 	cnvme_ctrl_set_state(ctrl, CNVME_CTRL_DELETING);
 	/* A device that is gone cannot finish the I/O del_gendisk waits for. */
 	if (!cnvme_ctrl_present(ctrl))
-		cnvme_ctrl_kill(ctrl);
-	flush_work(&ctrl->dead_work);
-	/*
-	 * No reset or scan starts any more (the state is not LIVE); wait
-	 * for one that is running.
-	 */
-	cancel_work_sync(&ctrl->reset_work);
-	mutex_lock(&ctrl->reset_lock);
-	mutex_unlock(&ctrl->reset_lock);
+		cnvme_ctrl_fail(ctrl);
+	flush_work(&ctrl->reset_work);
+	/* No scan starts any more (the state is not LIVE); wait for one. */
+	mutex_lock(&ctrl->scan_lock);
+	mutex_unlock(&ctrl->scan_lock);
 
 	cnvme_ns_remove_all(ctrl);
 	cnvme_ctrl_dev_del(ctrl);
 	cnvme_ctrl_stop(ctrl);
-	cancel_work_sync(&ctrl->dead_work);
 	cnvme_io_queues_free(ctrl);
 	cnvme_admin_exit(ctrl);
 	pci_free_irq_vectors(pdev);
@@ -326,14 +361,114 @@ static void cnvme_remove(struct pci_dev *pdev)
 	put_device(&ctrl->ctrl_dev);
 }
 
-/* Reboot or power-off: let the controller flush its cache, nothing more. */
+/* Reboot or power-off: shut the controller down so it flushes its cache. */
 static void cnvme_shutdown(struct pci_dev *pdev)
 {
 	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
 
-	if (ctrl->state != CNVME_CTRL_DEAD && cnvme_ctrl_present(ctrl))
-		cnvme_ctrl_shutdown(ctrl);
+	cnvme_ctrl_suspend(ctrl);
 }
+
+static ssize_t reset_controller_store(struct device *dev,
+				      struct device_attribute *attr,
+				      const char *buf, size_t count)
+{
+	struct cnvme_ctrl *ctrl = dev_get_drvdata(dev);
+	int ret;
+
+	if (!sysfs_streq(buf, "1"))
+		return -EINVAL;
+	ret = cnvme_ctrl_reset(ctrl);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(reset_controller);
+
+static ssize_t state_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct cnvme_ctrl *ctrl = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%s\n",
+			  cnvme_ctrl_state_name(READ_ONCE(ctrl->state)));
+}
+static DEVICE_ATTR_RO(state);
+
+/* On the PCI function while the driver is bound. */
+static struct attribute *cnvme_ctrl_attrs[] = {
+	&dev_attr_reset_controller.attr,
+	&dev_attr_state.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(cnvme_ctrl);
+
+static pci_ers_result_t cnvme_error_detected(struct pci_dev *pdev,
+					     pci_channel_state_t state)
+{
+	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
+
+	switch (state) {
+	case pci_channel_io_normal:
+		return PCI_ERS_RESULT_CAN_RECOVER;
+	case pci_channel_io_frozen:
+		dev_warn(ctrl->dev, "PCI channel frozen, resetting controller\n");
+		if (!cnvme_ctrl_reset_prepare(ctrl))
+			return PCI_ERS_RESULT_DISCONNECT;
+		return PCI_ERS_RESULT_NEED_RESET;
+	case pci_channel_io_perm_failure:
+		dev_warn(ctrl->dev, "PCI channel failed for good\n");
+		cnvme_ctrl_fail(ctrl);
+		return PCI_ERS_RESULT_DISCONNECT;
+	}
+	return PCI_ERS_RESULT_NEED_RESET;
+}
+
+static pci_ers_result_t cnvme_slot_reset(struct pci_dev *pdev)
+{
+	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
+
+	dev_info(ctrl->dev, "restarting after a slot reset\n");
+	pci_restore_state(pdev);
+	cnvme_ctrl_reset_done(ctrl, false);
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static void cnvme_error_resume(struct pci_dev *pdev)
+{
+	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
+
+	flush_work(&ctrl->reset_work);
+}
+
+static void cnvme_reset_prepare(struct pci_dev *pdev)
+{
+	cnvme_ctrl_reset_prepare(pci_get_drvdata(pdev));
+}
+
+static void cnvme_reset_done(struct pci_dev *pdev)
+{
+	cnvme_ctrl_reset_done(pci_get_drvdata(pdev), true);
+}
+
+static const struct pci_error_handlers cnvme_err_handler = {
+	.error_detected	= cnvme_error_detected,
+	.slot_reset	= cnvme_slot_reset,
+	.resume		= cnvme_error_resume,
+	.reset_prepare	= cnvme_reset_prepare,
+	.reset_done	= cnvme_reset_done,
+};
+
+static int cnvme_pm_suspend(struct device *dev)
+{
+	return cnvme_ctrl_suspend(dev_get_drvdata(dev));
+}
+
+static int cnvme_pm_resume(struct device *dev)
+{
+	return cnvme_ctrl_resume(dev_get_drvdata(dev));
+}
+
+/* The same for suspend/resume and the hibernation freeze/thaw and so on. */
+static DEFINE_SIMPLE_DEV_PM_OPS(cnvme_pm_ops, cnvme_pm_suspend, cnvme_pm_resume);
 
 static const struct pci_device_id cnvme_id_table[] = {
 	{ PCI_DEVICE_CLASS(PCI_CLASS_STORAGE_EXPRESS, 0xffffff) },
@@ -347,6 +482,11 @@ static struct pci_driver cnvme_driver = {
 	.probe		= cnvme_probe,
 	.remove		= cnvme_remove,
 	.shutdown	= cnvme_shutdown,
+	.err_handler	= &cnvme_err_handler,
+	.dev_groups	= cnvme_ctrl_groups,
+	.driver		= {
+		.pm		= pm_sleep_ptr(&cnvme_pm_ops),
+	},
 };
 
 static int __init cnvme_init(void)
@@ -367,9 +507,12 @@ static int __init cnvme_init(void)
 	BUILD_BUG_ON(CNVME_MAX_SEGS * sizeof(struct nvme_sgl_desc) >
 		     CNVME_CTRL_PAGE_SIZE);
 
+	cnvme_wq = alloc_workqueue("cnvme", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!cnvme_wq)
+		return -ENOMEM;
 	ret = cnvme_sysfs_init();
 	if (ret)
-		return ret;
+		goto out_wq;
 	ret = cnvme_chardev_init();
 	if (ret)
 		goto out_sysfs;
@@ -382,12 +525,16 @@ out_chardev:
 	cnvme_chardev_exit();
 out_sysfs:
 	cnvme_sysfs_exit();
+out_wq:
+	destroy_workqueue(cnvme_wq);
 	return ret;
 }
 
 static void __exit cnvme_exit(void)
 {
 	pci_unregister_driver(&cnvme_driver);
+	/* Runs the unbind requests still queued; they find nothing bound. */
+	destroy_workqueue(cnvme_wq);
 	cnvme_chardev_exit();
 	cnvme_sysfs_exit();
 }

@@ -5,8 +5,9 @@
  * A scan walks the active namespace list and makes the disks match it:
  * new usable namespaces get a disk and a generic node, known ones get
  * their size refreshed (or are replaced when their format changed), and
- * namespaces that are no longer active lose theirs.  Scans and controller
- * resets exclude each other (&cnvme_ctrl.reset_lock).
+ * namespaces that are no longer active lose theirs.  Scans are serialised
+ * by &cnvme_ctrl.scan_lock; one may overlap a reset, whose quiesced
+ * queues the namespaces added and removed meanwhile follow.
  */
 #include <linux/blkdev.h>
 
@@ -202,6 +203,9 @@ static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid,
 		dev_warn(ctrl->dev, "nsid %u: no generic node: %d\n", nsid, ret);
 
 	mutex_lock(&ctrl->ns_lock);
+	/* Every listed namespace is quiesced exactly when the others are. */
+	if (ctrl->io_quiesced)
+		blk_mq_quiesce_queue(disk->queue);
 	list_add_tail(&ns->list, &ctrl->namespaces);
 	mutex_unlock(&ctrl->ns_lock);
 	return 0;
@@ -226,6 +230,9 @@ static struct cnvme_ns *cnvme_ns_find(struct cnvme_ctrl *ctrl, u32 nsid)
 static void cnvme_ns_remove(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns)
 {
 	mutex_lock(&ctrl->ns_lock);
+	/* A quiesced queue would keep del_gendisk waiting forever. */
+	if (ctrl->io_quiesced)
+		blk_mq_unquiesce_queue(ns->disk->queue);
 	list_del(&ns->list);
 	mutex_unlock(&ctrl->ns_lock);
 	cnvme_ns_cdev_del(ns);
@@ -336,7 +343,8 @@ out_free:
  * cnvme_ns_scan - make the disks match the controller's namespaces
  * @ctrl: the controller
  *
- * Runs only while the controller is live; a no-op otherwise.  A
+ * Runs while the controller is being probed or is live; a no-op while it
+ * is resetting, being removed or dead.  A
  * namespace cnvme cannot serve is skipped with a warning; namespaces no
  * longer active lose their disk, but only after a scan that completed.
  * Only errors that leave the controller unusable (no memory, a dead admin
@@ -346,22 +354,24 @@ out_free:
  */
 int cnvme_ns_scan(struct cnvme_ctrl *ctrl)
 {
+	enum cnvme_ctrl_state state;
 	struct cnvme_ns *ns, *next;
 	int ret = 0;
 
-	mutex_lock(&ctrl->reset_lock);
-	if (READ_ONCE(ctrl->state) != CNVME_CTRL_LIVE)
+	mutex_lock(&ctrl->scan_lock);
+	state = READ_ONCE(ctrl->state);
+	if (state != CNVME_CTRL_NEW && state != CNVME_CTRL_LIVE)
 		goto out_unlock;
 	ctrl->scan_gen++;
 	ret = cnvme_ns_scan_list(ctrl);
 	if (ret)
 		goto out_unlock;
-	/* Membership changes only here and in remove, under reset_lock. */
+	/* Membership changes only here and in remove, under scan_lock. */
 	list_for_each_entry_safe(ns, next, &ctrl->namespaces, list)
 		if (ns->scan_gen != ctrl->scan_gen)
 			cnvme_ns_remove(ctrl, ns);
 out_unlock:
-	mutex_unlock(&ctrl->reset_lock);
+	mutex_unlock(&ctrl->scan_lock);
 	return ret;
 }
 
@@ -370,7 +380,8 @@ out_unlock:
  * @ctrl: the controller
  *
  * del_gendisk() waits for the I/O in flight; the controller must either
- * be able to complete it or have been declared dead.
+ * be able to complete it or have been declared dead, and no reset may be
+ * running.
  */
 void cnvme_ns_remove_all(struct cnvme_ctrl *ctrl)
 {
@@ -378,6 +389,10 @@ void cnvme_ns_remove_all(struct cnvme_ctrl *ctrl)
 	LIST_HEAD(victims);
 
 	mutex_lock(&ctrl->ns_lock);
+	/* A quiesced queue would keep del_gendisk waiting forever. */
+	if (ctrl->io_quiesced)
+		list_for_each_entry(ns, &ctrl->namespaces, list)
+			blk_mq_unquiesce_queue(ns->disk->queue);
 	list_splice_init(&ctrl->namespaces, &victims);
 	mutex_unlock(&ctrl->ns_lock);
 

@@ -1,225 +1,450 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cnvme: controller reset.
+ * cnvme: controller reset and failure, and the power and PCI reset hooks
+ * built on them.
  *
- * A reset disables the controller (CC.EN=0), which deletes every queue on
- * the device, and builds the queues again on the same host memory,
- * interrupt vectors, tag sets and request queues:
+ * Everything that takes the controller down goes through
+ * cnvme_ctrl_teardown(): quiesce the request queues, disable (or shut
+ * down) the controller, take every queue away from its interrupt handler,
+ * reap what the device finished, and complete the rest -- back to blk-mq
+ * for a reset, with an error when the controller is dead or going away.
+ * A reset then rebuilds the admin and I/O queues on the same host memory,
+ * vectors and tag sets, and unquiesces.  A controller that cannot be
+ * rebuilt is declared dead: its I/O fails fast and the driver unbinds
+ * from the PCI function, so its disks go away.
  *
- *   1. LIVE -> RESETTING; resets and namespace scans are serialised by
- *      &cnvme_ctrl.reset_lock, so only one runs at a time;
- *   2. quiesce every request queue, disable the controller, take the
- *      queues from their interrupt handlers and reap what the device had
- *      finished;
- *   3. take back what is still in flight: block I/O is requeued, to be
- *      sent again in step 6; passthrough commands end (user space sees
- *      -EINTR, as with the stock driver);
- *   4. program and enable the admin queue, unquiesce it;
- *   5. Set Features (Number of Queues), Doorbell Buffer Config when the
- *      queues use shadow doorbells, then create each I/O queue again
- *      (interrupt-driven or polled, as before);
- *   6. RESETTING -> LIVE, unquiesce the I/O queues, rescan namespaces.
- *
- * If any step fails the controller is declared dead (the dead path fails
- * everything).  If remove began meanwhile, the queues are left running
- * for it.  Resets run in a work item; cnvme_ctrl_reset() waits for it.
+ * Locking: @teardown_lock covers every change to CC.EN, the queues'
+ * CNVME_Q_LIVE bits and the quiesce state, so a timeout handler that
+ * declares the controller dead cannot interleave with a reset bringing it
+ * back.  It is never held while waiting for a command.
  */
-#include <linux/io.h>
+#include <linux/blkdev.h>
 
 #include "cnvme.h"
 
-/* Steps 2 and 3; the controller is stopped afterwards. */
-static int cnvme_reset_teardown(struct cnvme_ctrl *ctrl, bool subsystem)
+/* How cnvme_ctrl_teardown() leaves the controller and its commands. */
+enum {
+	CNVME_TD_SHUTDOWN	= BIT(0),	/* CC.SHN rather than CC.EN = 0 */
+	CNVME_TD_REQUEUE	= BIT(1),	/* I/O goes back to blk-mq */
+};
+
+/*
+ * blk-mq counts quiesces, so every quiesce needs exactly one unquiesce.
+ * These keep the count at one per request queue at most; the namespace
+ * list lock makes cnvme_ns_add() agree on whether a new queue starts
+ * quiesced.
+ */
+static void cnvme_quiesce_io(struct cnvme_ctrl *ctrl)
 {
-	unsigned int i;
-	int ret = 0;
+	struct cnvme_ns *ns;
+	bool wait = false;
 
-	mutex_lock(&ctrl->shutdown_lock);
-	blk_mq_quiesce_tagset(&ctrl->tagset);
-	blk_mq_quiesce_queue(ctrl->admin_q);
-	if (!cnvme_ctrl_present(ctrl)) {
-		ret = -ENODEV;
-	} else {
-		/* "NVMe": resets every controller of the subsystem. */
-		if (subsystem)
-			writel(NVME_SUBSYS_RESET, ctrl->bar + NVME_REG_NSSR);
-		ret = cnvme_ctrl_disable(ctrl);
+	lockdep_assert_held(&ctrl->teardown_lock);
+	mutex_lock(&ctrl->ns_lock);
+	if (!ctrl->io_quiesced) {
+		ctrl->io_quiesced = true;
+		list_for_each_entry(ns, &ctrl->namespaces, list)
+			blk_mq_quiesce_queue_nowait(ns->disk->queue);
+		wait = true;
 	}
-	for (i = 0; i <= ctrl->nr_io_queues; i++) {
-		struct cnvme_queue *q = &ctrl->queues[i];
-
-		cnvme_q_suspend(q);
-		cnvme_q_reap(q);
-	}
-	cnvme_requeue_all(ctrl);
-	mutex_unlock(&ctrl->shutdown_lock);
-	return ret;
+	mutex_unlock(&ctrl->ns_lock);
+	if (wait && ctrl->tagset_ready)
+		blk_mq_wait_quiesce_done(&ctrl->tagset);
 }
 
-/* Steps 4 and 5. */
-static int cnvme_reset_rebuild(struct cnvme_ctrl *ctrl)
+static void cnvme_unquiesce_io(struct cnvme_ctrl *ctrl)
 {
-	unsigned int nr = ctrl->nr_io_queues;
-	unsigned int qid;
-	int ret;
+	struct cnvme_ns *ns;
 
-	ret = cnvme_admin_enable(ctrl);
-	blk_mq_unquiesce_queue(ctrl->admin_q);
-	if (ret)
-		return ret;
-	ret = cnvme_set_queue_count(ctrl, &nr);
-	if (ret)
-		return ret;
-	if (nr < ctrl->nr_io_queues) {
-		dev_err(ctrl->dev, "the controller now grants %u I/O queues, not %u\n",
-			nr, ctrl->nr_io_queues);
-		return -EIO;
+	lockdep_assert_held(&ctrl->teardown_lock);
+	mutex_lock(&ctrl->ns_lock);
+	if (ctrl->io_quiesced) {
+		ctrl->io_quiesced = false;
+		list_for_each_entry(ns, &ctrl->namespaces, list)
+			blk_mq_unquiesce_queue(ns->disk->queue);
 	}
-	/* The controller forgot the shadow doorbells: configure them again. */
-	if (ctrl->dbbuf_dbs)
-		cnvme_dbbuf_init(ctrl);
-	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
-		ret = cnvme_create_io_queue(ctrl, qid);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	mutex_unlock(&ctrl->ns_lock);
 }
 
-/* The whole reset; the controller's state tells how it ended. */
-static void __cnvme_ctrl_reset(struct cnvme_ctrl *ctrl, bool subsystem)
+static void cnvme_quiesce_admin(struct cnvme_ctrl *ctrl)
 {
-	int ret;
-
-	mutex_lock(&ctrl->reset_lock);
-	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_RESETTING)) {
-		mutex_unlock(&ctrl->reset_lock);
-		return;
+	lockdep_assert_held(&ctrl->teardown_lock);
+	if (!ctrl->admin_quiesced) {
+		ctrl->admin_quiesced = true;
+		blk_mq_quiesce_queue(ctrl->admin_q);
 	}
+}
 
-	ret = cnvme_reset_teardown(ctrl, subsystem);
-	if (ret) {
-		/* The admin queue is still quiesced: let it fail fast. */
+static void cnvme_unquiesce_admin(struct cnvme_ctrl *ctrl)
+{
+	lockdep_assert_held(&ctrl->teardown_lock);
+	if (ctrl->admin_quiesced) {
+		ctrl->admin_quiesced = false;
 		blk_mq_unquiesce_queue(ctrl->admin_q);
-	} else {
-		ret = cnvme_reset_rebuild(ctrl);
 	}
-	if (ret) {
-		dev_err(ctrl->dev, "reset failed: %d\n", ret);
-		cnvme_ctrl_kill(ctrl);
-		blk_mq_unquiesce_tagset(&ctrl->tagset);
-		mutex_unlock(&ctrl->reset_lock);
-		return;
-	}
-
-	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_LIVE)) {
-		/* Remove (or the dead path) took over; let I/O drain. */
-		blk_mq_unquiesce_tagset(&ctrl->tagset);
-		mutex_unlock(&ctrl->reset_lock);
-		return;
-	}
-	blk_mq_unquiesce_tagset(&ctrl->tagset);
-	mutex_unlock(&ctrl->reset_lock);
-
-	dev_info(ctrl->dev, "%s%d: reset done, %u I/O queue%s\n",
-		 cnvme_names->ctrl, ctrl->instance, ctrl->nr_io_queues,
-		 ctrl->nr_io_queues == 1 ? "" : "s");
-	cnvme_ctrl_connected_uevent(ctrl);
-	cnvme_ns_scan(ctrl);
 }
 
 /*
- * Resets run in &cnvme_ctrl.reset_work: the register waits give up on a
- * fatal signal, which must not cut a reset short because the process that
- * asked for it was killed.  The caller waits for the work.
+ * Take the controller down: afterwards the device no longer touches host
+ * memory, no interrupt or timeout handler looks at a CQ, and no command
+ * is outstanding.  The queues stay quiesced; idempotent.
  */
-static int cnvme_reset_sync(struct cnvme_ctrl *ctrl, bool subsystem)
+static void cnvme_ctrl_teardown(struct cnvme_ctrl *ctrl, unsigned int how)
 {
-	if (READ_ONCE(ctrl->state) != CNVME_CTRL_LIVE)
-		return -EBUSY;
-	if (subsystem)
-		set_bit(CNVME_RESET_NSSR, &ctrl->reset_flags);
-	queue_work(system_unbound_wq, &ctrl->reset_work);
-	flush_work(&ctrl->reset_work);
-	return READ_ONCE(ctrl->state) == CNVME_CTRL_LIVE ? 0 : -ENETRESET;
+	unsigned int i;
+
+	lockdep_assert_held(&ctrl->teardown_lock);
+	cnvme_quiesce_io(ctrl);
+	cnvme_quiesce_admin(ctrl);
+
+	if (cnvme_ctrl_present(ctrl)) {
+		if (!(how & CNVME_TD_SHUTDOWN) || cnvme_ctrl_shutdown(ctrl))
+			cnvme_ctrl_disable(ctrl);
+	}
+
+	for (i = 0; i <= ctrl->nr_io_queues; i++) {
+		struct cnvme_queue *q = &ctrl->queues[i];
+
+		if (!q->cqes)
+			continue;
+		cnvme_q_suspend(q);
+		cnvme_q_reap(q);
+	}
+	cnvme_cancel_all(ctrl, how & CNVME_TD_REQUEUE);
+}
+
+/*
+ * Declare the controller dead and fail everything.  Return: true if this
+ * call made it dead.  A controller that was running when it died is also
+ * unbound; probe and remove clean up after themselves.
+ */
+static bool __cnvme_ctrl_fail(struct cnvme_ctrl *ctrl)
+{
+	enum cnvme_ctrl_state old;
+	bool died;
+
+	lockdep_assert_held(&ctrl->teardown_lock);
+	died = cnvme_ctrl_change_state(ctrl, CNVME_CTRL_DEAD, &old);
+	if (died)
+		dev_err(ctrl->dev, "controller is dead (was %s), failing all I/O\n",
+			cnvme_ctrl_state_name(old));
+	cnvme_ctrl_teardown(ctrl, 0);
+	/* With the queues not live, whatever is queued fails in queue_rq. */
+	cnvme_unquiesce_admin(ctrl);
+	cnvme_unquiesce_io(ctrl);
+	if (died && old != CNVME_CTRL_NEW && old != CNVME_CTRL_DELETING)
+		cnvme_ctrl_request_unbind(ctrl);
+	return died;
 }
 
 /**
- * cnvme_ctrl_reset - reset the controller and bring it back
+ * cnvme_ctrl_fail - declare the controller dead and fail all its I/O
  * @ctrl: the controller
  *
- * Synchronous; see the top of this file for the steps.
+ * The controller is disabled if it still answers, every outstanding
+ * command fails with a host abort status (DNR), the queues are unquiesced
+ * so that queued and new requests fail at once in queue_rq, and the disks
+ * are marked dead.  Idempotent.  The disks are marked dead only after
+ * the queues run again and outside @teardown_lock: a filesystem on them
+ * may wait here for its writeback, which now fails fast.
  *
- * Return: 0 when the controller is live again, -EBUSY when it was not
- * live to begin with (resetting, being removed, dead), -ENETRESET when it
- * is not live afterwards (it is dead now, or being removed).
+ * Context: process context; never with @ctrl->teardown_lock held.
  */
-int cnvme_ctrl_reset(struct cnvme_ctrl *ctrl)
+void cnvme_ctrl_fail(struct cnvme_ctrl *ctrl)
 {
-	return cnvme_reset_sync(ctrl, false);
+	bool died;
+
+	mutex_lock(&ctrl->teardown_lock);
+	died = __cnvme_ctrl_fail(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+	if (died)
+		cnvme_ns_mark_dead(ctrl);
 }
 
 /**
- * cnvme_subsys_reset - NVM Subsystem Reset, then bring the controller back
+ * cnvme_ctrl_fail_rq - cnvme_ctrl_fail() on behalf of a timed-out request
  * @ctrl: the controller
+ * @rq: the request whose timeout handler is running
  *
- * Only for controllers that report NSSR support (CAP.NSSRC).  Other
- * controllers of the subsystem see their queues vanish like after a
- * surprise reset.
- *
- * Return: -ENOTTY without CAP.NSSRC, else as cnvme_ctrl_reset().
+ * Does nothing if @rq has been completed meanwhile, for example by the
+ * teardown of a reset: then the controller is not at fault.  Either way
+ * @rq is complete when this returns.
  */
-int cnvme_subsys_reset(struct cnvme_ctrl *ctrl)
+void cnvme_ctrl_fail_rq(struct cnvme_ctrl *ctrl, struct request *rq)
 {
-	if (!NVME_CAP_NSSRC(ctrl->cap))
-		return -ENOTTY;
-	return cnvme_reset_sync(ctrl, true);
+	bool died = false;
+
+	mutex_lock(&ctrl->teardown_lock);
+	if (blk_mq_rq_state(rq) == MQ_RQ_IN_FLIGHT)
+		died = __cnvme_ctrl_fail(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+	if (died)
+		cnvme_ns_mark_dead(ctrl);
+}
+
+/*
+ * Bring a torn-down controller back: enable it with a fresh admin queue,
+ * set the features a reset clears, create the I/O queues again, and let
+ * the requeued I/O go.  Unless the controller was declared dead meanwhile:
+ * every step that makes something live checks that under @teardown_lock.
+ */
+static int cnvme_ctrl_rebuild(struct cnvme_ctrl *ctrl)
+{
+	unsigned int qid;
+	int ret = -ENODEV;
+
+	mutex_lock(&ctrl->teardown_lock);
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_CONNECTING) {
+		ret = cnvme_admin_enable(ctrl);
+		if (!ret)
+			cnvme_unquiesce_admin(ctrl);
+	}
+	mutex_unlock(&ctrl->teardown_lock);
+	if (ret)
+		return ret;
+
+	ret = cnvme_set_host_behavior(ctrl);
+	if (ret)
+		return ret;
+	ret = cnvme_io_queues_recreate(ctrl);
+	if (ret)
+		return ret;
+
+	mutex_lock(&ctrl->teardown_lock);
+	if (cnvme_ctrl_set_state(ctrl, CNVME_CTRL_LIVE)) {
+		for (qid = 1; qid <= ctrl->nr_io_queues; qid++)
+			set_bit(CNVME_Q_LIVE, &ctrl->queues[qid].flags);
+		cnvme_unquiesce_io(ctrl);
+	} else {
+		ret = -ENODEV;
+	}
+	mutex_unlock(&ctrl->teardown_lock);
+	return ret;
 }
 
 /**
- * cnvme_reset_work - run a reset
- * @work: &cnvme_ctrl.reset_work
+ * cnvme_reset_work - the controller reset
+ * @work: cnvme_ctrl.reset_work
  *
- * Queued by cnvme_ctrl_reset() and cnvme_subsys_reset(), and when a user
- * command timed out: the reset takes that command back and ends it with
- * -EINTR.  When the controller is not live, remove or the dead path ends
- * it instead.
+ * RESETTING: tear down, requeueing the I/O in flight; CONNECTING: rebuild;
+ * then LIVE.  A rebuild that fails, or a remove that begins meanwhile,
+ * fails the controller instead.
  */
 void cnvme_reset_work(struct work_struct *work)
 {
 	struct cnvme_ctrl *ctrl = container_of(work, struct cnvme_ctrl,
 					       reset_work);
+	enum cnvme_ctrl_state state = READ_ONCE(ctrl->state);
+	int ret;
 
-	__cnvme_ctrl_reset(ctrl, test_and_clear_bit(CNVME_RESET_NSSR,
-						    &ctrl->reset_flags));
+	if (state != CNVME_CTRL_RESETTING) {
+		/* Remove came first; it must not find the queues held down. */
+		if (state == CNVME_CTRL_DELETING)
+			cnvme_ctrl_fail(ctrl);
+		return;
+	}
+
+	dev_info(ctrl->dev, "resetting controller\n");
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_ctrl_teardown(ctrl, CNVME_TD_REQUEUE);
+	mutex_unlock(&ctrl->teardown_lock);
+
+	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_CONNECTING)) {
+		cnvme_ctrl_fail(ctrl);
+		return;
+	}
+	ret = cnvme_ctrl_rebuild(ctrl);
+	if (ret) {
+		dev_err(ctrl->dev, "controller reset failed: %d\n", ret);
+		cnvme_ctrl_fail(ctrl);
+		return;
+	}
+	/* As the stock driver: tell udev, and look at the namespaces again. */
+	cnvme_ctrl_connected_uevent(ctrl);
+	cnvme_ns_scan(ctrl);
+}
+
+bool cnvme_ctrl_schedule_reset(struct cnvme_ctrl *ctrl)
+{
+	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_RESETTING))
+		return false;
+	queue_work(cnvme_wq, &ctrl->reset_work);
+	return true;
+}
+
+int cnvme_ctrl_reset(struct cnvme_ctrl *ctrl)
+{
+	enum cnvme_ctrl_state state;
+
+	if (!cnvme_ctrl_schedule_reset(ctrl)) {
+		state = READ_ONCE(ctrl->state);
+		if (state == CNVME_CTRL_DELETING || state == CNVME_CTRL_DEAD)
+			return -ENODEV;
+		return -EBUSY;
+	}
+	flush_work(&ctrl->reset_work);
+
+	/* A later reset can only have started from LIVE, so this one worked. */
+	switch (READ_ONCE(ctrl->state)) {
+	case CNVME_CTRL_DEAD:
+		return -EIO;
+	case CNVME_CTRL_DELETING:
+		return -ENODEV;
+	default:
+		return 0;
+	}
+}
+
+int cnvme_subsys_reset(struct cnvme_ctrl *ctrl)
+{
+	bool live;
+
+	if (!NVME_CAP_NSSRC(ctrl->cap))
+		return -ENOTTY;
+	/* Remove unmaps the registers only after taking the lock. */
+	mutex_lock(&ctrl->teardown_lock);
+	live = READ_ONCE(ctrl->state) == CNVME_CTRL_LIVE;
+	if (live)
+		writel(NVME_SUBSYS_RESET, ctrl->bar + NVME_REG_NSSR);
+	mutex_unlock(&ctrl->teardown_lock);
+	if (!live)
+		return -EBUSY;
+	return cnvme_ctrl_reset(ctrl);
+}
+
+/*
+ * Move a LIVE controller to RESETTING for a caller that tears it down and
+ * restarts it itself (suspend, PCI reset and error recovery), waiting out
+ * a reset already in progress.  Return: false for a controller that is
+ * new, being removed or dead.
+ */
+static bool cnvme_ctrl_hold(struct cnvme_ctrl *ctrl)
+{
+	enum cnvme_ctrl_state old;
+	int tries;
+
+	for (tries = 0; tries < 3; tries++) {
+		flush_work(&ctrl->reset_work);
+		if (cnvme_ctrl_change_state(ctrl, CNVME_CTRL_RESETTING, &old))
+			return true;
+		if (old != CNVME_CTRL_RESETTING && old != CNVME_CTRL_CONNECTING)
+			return false;
+	}
+	dev_warn(ctrl->dev, "controller keeps resetting\n");
+	return false;
+}
+
+/* Restart a controller that cnvme_ctrl_hold() took. */
+static void cnvme_ctrl_restart(struct cnvme_ctrl *ctrl)
+{
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_RESETTING)
+		queue_work(cnvme_wq, &ctrl->reset_work);
 }
 
 /**
- * cnvme_reset_timeout - an admin command timed out during a reset
- * @ctrl: the controller, RESETTING
- * @rq: the admin request that timed out
+ * cnvme_ctrl_stop - take the controller down for good (remove, probe error)
+ * @ctrl: the controller, NEW, DELETING or DEAD, with no gendisk left or
+ *	none that has I/O to do
  *
- * The reset itself waits for that command: disable the controller and
- * fail every admin command, which fails the reset.  If the reset's
- * teardown took the request back meanwhile, there is nothing to do.
- * Called from the blk-mq timeout handler, which may sleep.
+ * A controller that still answers gets its I/O queues deleted and a
+ * CC.SHN shutdown, so that it flushes its volatile state; what remains
+ * outstanding fails.  The queues end up unquiesced and not live.
  */
-void cnvme_reset_timeout(struct cnvme_ctrl *ctrl, struct request *rq)
+void cnvme_ctrl_stop(struct cnvme_ctrl *ctrl)
 {
-	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
-	struct cnvme_queue *q = &ctrl->queues[0];
-	u8 gen = READ_ONCE(iod->gen);
+	unsigned int how = 0;
 
-	mutex_lock(&ctrl->shutdown_lock);
-	if (READ_ONCE(iod->gen) == gen &&
-	    blk_mq_rq_state(rq) == MQ_RQ_IN_FLIGHT) {
-		dev_warn(ctrl->dev, "admin command opcode %#x timed out during a reset\n",
-			 iod->cmd.common.opcode);
-		if (cnvme_ctrl_present(ctrl))
-			cnvme_ctrl_disable(ctrl);
-		cnvme_q_suspend(q);
-		cnvme_q_reap(q);
-		cnvme_cancel_admin(ctrl);
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_quiesce_io(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+
+	if (READ_ONCE(ctrl->state) != CNVME_CTRL_DEAD &&
+	    cnvme_ctrl_present(ctrl)) {
+		cnvme_io_queues_delete(ctrl);
+		how = CNVME_TD_SHUTDOWN;
 	}
-	mutex_unlock(&ctrl->shutdown_lock);
+
+	mutex_lock(&ctrl->teardown_lock);
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_DEAD)
+		how = 0;
+	cnvme_ctrl_teardown(ctrl, how);
+	cnvme_unquiesce_admin(ctrl);
+	cnvme_unquiesce_io(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+}
+
+/**
+ * cnvme_ctrl_suspend - system sleep: shut the controller down
+ * @ctrl: the controller
+ *
+ * The controller is shut down with CC.SHN, I/O in flight is requeued and
+ * waits in the quiesced queues until cnvme_ctrl_resume() brings the
+ * controller back through a reset.  A dead controller has nothing to do.
+ *
+ * Return: 0, or -EBUSY while a reset keeps the controller busy.
+ */
+int cnvme_ctrl_suspend(struct cnvme_ctrl *ctrl)
+{
+	if (!cnvme_ctrl_hold(ctrl))
+		return READ_ONCE(ctrl->state) == CNVME_CTRL_DEAD ? 0 : -EBUSY;
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_ctrl_teardown(ctrl, CNVME_TD_SHUTDOWN | CNVME_TD_REQUEUE);
+	mutex_unlock(&ctrl->teardown_lock);
+	return 0;
+}
+
+/**
+ * cnvme_ctrl_resume - system wake-up: bring the controller back
+ * @ctrl: the controller
+ *
+ * Starts the reset that rebuilds the queues and returns at once, like the
+ * stock driver; the requeued I/O goes out when the reset is done.
+ *
+ * Return: 0.
+ */
+int cnvme_ctrl_resume(struct cnvme_ctrl *ctrl)
+{
+	cnvme_ctrl_restart(ctrl);
+	return 0;
+}
+
+/**
+ * cnvme_ctrl_reset_prepare - before a PCI function or slot reset
+ * @ctrl: the controller
+ *
+ * The controller is disabled and the I/O in flight requeued, because the
+ * PCI core is about to disable the function and reset it, or PCI error
+ * recovery found the link frozen.
+ *
+ * Return: true if the controller is now held for cnvme_ctrl_reset_done(),
+ * false if it is new, being removed or dead.
+ */
+bool cnvme_ctrl_reset_prepare(struct cnvme_ctrl *ctrl)
+{
+	if (!cnvme_ctrl_hold(ctrl))
+		return false;
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_ctrl_teardown(ctrl, CNVME_TD_REQUEUE);
+	mutex_unlock(&ctrl->teardown_lock);
+	return true;
+}
+
+/**
+ * cnvme_ctrl_reset_done - after a PCI function or slot reset
+ * @ctrl: the controller
+ * @wait: wait for the rebuild
+ *
+ * Rebuilds the queues of a controller cnvme_ctrl_reset_prepare() held.  A
+ * live controller, which another device's recovery reset along with its
+ * own, gets a reset of its own.  With @wait the reset is over, for better
+ * or worse, on return.
+ */
+void cnvme_ctrl_reset_done(struct cnvme_ctrl *ctrl, bool wait)
+{
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_LIVE)
+		cnvme_ctrl_schedule_reset(ctrl);
+	else
+		cnvme_ctrl_restart(ctrl);
+	if (wait)
+		flush_work(&ctrl->reset_work);
 }

@@ -236,18 +236,9 @@ static DEVICE_ATTR_RO(subsysnqn);
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
-	static const char * const names[] = {
-		[CNVME_CTRL_NEW]	= "new",
-		[CNVME_CTRL_LIVE]	= "live",
-		[CNVME_CTRL_RESETTING]	= "resetting",
-		[CNVME_CTRL_DELETING]	= "deleting",
-		[CNVME_CTRL_DEAD]	= "dead",
-	};
 	enum cnvme_ctrl_state state = READ_ONCE(cnvme_dev_to_ctrl(dev)->state);
 
-	if (state < ARRAY_SIZE(names) && names[state])
-		return sysfs_emit(buf, "%s\n", names[state]);
-	return sysfs_emit(buf, "unknown state\n");
+	return sysfs_emit(buf, "%s\n", cnvme_ctrl_state_name(state));
 }
 static DEVICE_ATTR_RO(state);
 

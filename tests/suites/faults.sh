@@ -1,0 +1,586 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# lab-timeout: 420
+#
+# faults: what the driver does when things go wrong.  Each profile brings
+# its own faults:
+#   default   20 controller resets during a verified write; PCI function
+#             reset and PCI remove/rescan during I/O; suspend/resume
+#             (pm_test) during I/O; module parameters out of range and
+#             garbage written to reset_controller are refused
+#   slow      commands outlive a 2 s io_timeout (QEMU throttle group): the
+#             driver aborts and resets, the data is right or the I/O fails
+#             cleanly, nothing hangs
+#   mediaerr  blkdebug fails chosen sectors: the error reaches exactly those
+#             blocks, the log names the LBA, the controller stays live
+#   hotplug   a controller that cannot be reset (memory and bus mastering
+#             off) is declared dead: I/O fails fast, its disk goes away,
+#             a rebind brings it back; the controller is unplugged during
+#             I/O (device_del): fio ends within 30 s, nothing is left in D
+#             state, rmmod works; a new controller plugged in (device_add)
+#             works and holds the data the first one acknowledged
+# Every case ends with a check for D-state tasks and of the kernel log
+# since the case began.
+
+# The helpers below run through check "$@", which shellcheck cannot see.
+# shellcheck disable=SC2317
+set -euo pipefail
+# shellcheck source=tests/guest/lib.sh
+. "$LAB/guest/lib.sh"
+# The suspend case takes the share away for a while.
+suite_from_copy "$@"
+
+RESETS=${FAULTS_RESETS:-20}
+# A task blocked this long is reported, and dmesg_clean catches the report.
+# On the slow device a read may wait that long legitimately.
+HUNG_SECS=30
+[[ $PROFILE != slow ]] || HUNG_SECS=90
+
+case_begin() { CASE=$1; dmesg_mark; }
+
+case_end() {
+	check "${CASE}_no_task_in_d_state" no_d_state_tasks
+	check "${CASE}_kernel_log_clean" dmesg_clean
+}
+
+# fio_bg LOG DISK FIO-ARGS...: fio on DISK in the background, its pid in
+# FIO_PID.  fio may not create a file should the device node be gone.
+fio_bg() {
+	local log=$1 disk=$2
+	shift 2
+	FIO_DISK=$disk
+	FIO_BASE=$(disk_ios "$disk")
+	fio --name=bg --filename="/dev/$disk" --allow_file_create=0 --direct=1 \
+		--ioengine=io_uring --eta=never --group_reporting \
+		"$@" >"$log" 2>&1 &
+	FIO_PID=$!
+}
+
+# fio_verify_bg LOG DISK OFFSET SIZE: a verified random write in the
+# background.
+fio_verify_bg() {
+	fio_bg "$1" "$2" --rw=randwrite --bs=4k --iodepth=16 \
+		--offset="$3" --size="$4" --verify=crc32c --verify_fatal=1 --do_verify=1
+}
+
+# The background fio has I/O going: the disk completed 64 more requests.
+fio_io_done() { (($(disk_ios "$FIO_DISK") >= FIO_BASE + 64)); }
+
+fio_started() {
+	poll 60 fio_io_done && return 0
+	kill "$FIO_PID" 2>/dev/null || true
+	tail -n 5 "$1" 2>/dev/null || true
+	fail "fio never got going on /dev/$FIO_DISK"
+}
+
+# Where a fio that does not end is waiting, for the log.
+fio_stuck() {
+	local t
+	echo "fio $FIO_PID still running; its threads:"
+	for t in /proc/"$FIO_PID"/task/*; do
+		echo "  ${t##*/} $(cat "$t/comm" 2>/dev/null) $(cut -d' ' -f3 "$t/stat" 2>/dev/null)"
+		sed 's/^/    /' "$t/stack" 2>/dev/null | head -n 12
+	done
+	ps -eLo stat,pid,tid,comm,wchan:32 | awk '$1 ~ /^D/' || true
+}
+
+# fio_wait SECONDS: wait for FIO_PID; its exit status, or 124 after
+# killing it at the deadline.
+fio_wait() {
+	local i rc=0
+	for ((i = 0; i < $1 * 10; i++)); do
+		kill -0 "$FIO_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$FIO_PID" 2>/dev/null; then
+		fio_stuck
+		kill -9 "$FIO_PID" 2>/dev/null || true
+		wait "$FIO_PID" 2>/dev/null || true
+		return 124
+	fi
+	wait "$FIO_PID" || rc=$?
+	return "$rc"
+}
+
+fio_summary() { grep -E 'err=|error|verify|READ:|WRITE:' "$1" | head -n 12 || true; }
+
+state_is() {
+	local s
+	s=$(ctrl_state) || return 1
+	echo "controller state: $s"
+	[[ $s == "$1" ]] || fail "controller state is '$s', not '$1'"
+}
+
+# Lines of the kernel log since the case began that match an ERE.
+log_count() { dmesg_since | grep -cE "$1" || true; }
+
+# Controller resets the driver logged since the case began.
+RESET_LOG='resetting controller|reset controller|controller reset'
+no_reset_logged() {
+	local n
+	n=$(log_count "$RESET_LOG")
+	((n == 0)) || fail "$n controller reset line(s) in the kernel log"
+}
+
+# --- default: resets, PCI reset, remove/rescan, suspend, bad input ----------
+
+# Garbage is refused with EINVAL and changes nothing: no reset starts.
+reset_garbage_refused() {
+	local f v err
+	f=$(ctrl_attr reset_controller) || return 1
+	for v in 0 2 11 abc 1x -1 " " 0x1 "1 1"; do
+		if printf '%s' "$v" >"$f" 2>/tmp/garbage.err; then
+			fail "writing '$v' to $f was accepted"
+			return 1
+		fi
+		err=$(</tmp/garbage.err)
+		[[ $err == *"Invalid argument"* ]] ||
+			fail "writing '$v' failed, but not with EINVAL: $err" || return 1
+	done
+	echo "9 kinds of garbage refused with EINVAL"
+	state_is live && no_reset_logged
+}
+
+# RESETS synchronous resets while verified writes run.  Should one fio job
+# end before the resets do, the next starts on the next 32 MiB, so I/O
+# overlaps every reset; every job must verify all it wrote.
+resets_during_io() { # DISK
+	local i rc job=0 t0 ms
+	fio_verify_bg /tmp/reset0.log "$1" 0 32m
+	fio_started /tmp/reset0.log || return 1
+	t0=$(date +%s%N)
+	for ((i = 1; i <= RESETS; i++)); do
+		if ! kill -0 "$FIO_PID" 2>/dev/null; then
+			rc=0
+			wait "$FIO_PID" || rc=$?
+			fio_summary "/tmp/reset$job.log"
+			((rc == 0)) || fail "fio job $job failed (status $rc) across resets" || return 1
+			job=$((job + 1))
+			fio_verify_bg "/tmp/reset$job.log" "$1" $((job * 32))m 32m
+		fi
+		ctrl_reset || { kill "$FIO_PID"; return 1; }
+		sleep 0.2
+	done
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "$RESETS resets in $ms ms, during $((job + 1)) fio job(s)"
+	rc=0
+	fio_wait 120 || rc=$?
+	fio_summary "/tmp/reset$job.log"
+	((rc == 0)) || fail "fio job $job failed (status $rc) across resets" || return 1
+	state_is live
+}
+
+# Resets through the PCI core (FLR or whatever reset_method offers) while a
+# verified write runs: reset_prepare/reset_done must bring the queues back
+# with nothing lost.
+pci_reset_during_io() { # DISK
+	local pci i rc=0
+	pci=$(first_nvme_pci)
+	[[ -w $pci/reset ]] || fail "$pci/reset is missing" || return 1
+	echo "reset_method: $(cat "$pci/reset_method" 2>/dev/null || echo unknown)"
+	fio_verify_bg /tmp/pcireset.log "$1" 256m 24m
+	fio_started /tmp/pcireset.log || return 1
+	for ((i = 1; i <= 3; i++)); do
+		echo 1 >"$pci/reset" || { kill "$FIO_PID"; fail "PCI reset $i failed"; return 1; }
+		sleep 0.5
+	done
+	fio_wait 120 || rc=$?
+	fio_summary /tmp/pcireset.log
+	((rc == 0)) || fail "fio failed (status $rc) across 3 PCI function resets" || return 1
+	state_is live
+}
+
+# Remove the PCI function under I/O, then rescan: fio ends (with errors),
+# the function comes back, binds, and the data written before is there.
+remove_rescan_during_io() { # DISK
+	local pci bdf rc=0
+	pci=$(first_nvme_pci)
+	bdf=${pci##*/}
+	raw_write "$1" $((1 << 20)) 1 /tmp/rr.sha || return 1
+	fio_bg /tmp/rr.log "$1" --rw=randwrite --bs=4k --iodepth=32 \
+		--offset=64m --size=64m --time_based --runtime=120
+	fio_started /tmp/rr.log || return 1
+	echo 1 >"$pci/remove" || { kill "$FIO_PID"; fail "remove failed"; return 1; }
+	fio_wait 30 || rc=$?
+	((rc != 124)) || fail "fio still running 30 s after the remove" || return 1
+	echo "fio ended with status $rc after the remove"
+	fio_summary /tmp/rr.log
+	[[ ! -e /sys/bus/pci/devices/$bdf ]] || fail "$bdf still present after remove" || return 1
+	no_d_state_tasks || return 1
+	echo 1 >/sys/bus/pci/rescan
+	udevadm settle --timeout=60 || true
+	poll 30 all_bound || fail "$bdf did not come back bound after rescan" || return 1
+	poll 30 match_disks || fail "disks did not come back after rescan" || return 1
+	raw_verify "${DISK[0]}" $((1 << 20)) 1 /tmp/rr.sha
+}
+
+# System suspend with pm_test: the PM core runs every device callback down
+# to the noirq phase ("platform"), waits, and resumes, without needing a
+# wake-up source.  A verified write runs across it.  The share cannot
+# suspend, so it is away meanwhile.
+suspend_resume_during_io() { # DISK
+	local state rc=0
+	[[ -w /sys/power/pm_test ]] || fail "no /sys/power/pm_test" || return 1
+	if grep -qw mem /sys/power/state; then state=mem; else state=freeze; fi
+	raw_write "$1" $((2 << 20)) 1 /tmp/pm.sha || return 1
+	fio_verify_bg /tmp/pm.log "$1" 384m 16m
+	fio_started /tmp/pm.log || return 1
+	share_detach || { kill "$FIO_PID"; return 1; }
+	echo platform >/sys/power/pm_test
+	echo "suspending to $state (pm_test platform)"
+	echo "$state" >/sys/power/state || rc=$?
+	echo none >/sys/power/pm_test
+	share_attach || rc=1
+	((rc == 0)) || { kill "$FIO_PID"; fail "suspend to $state failed"; return 1; }
+	dmesg_since | grep -E 'PM: suspend (entry|exit)|suspend debug' || true
+	fio_wait 120 || rc=$?
+	fio_summary /tmp/pm.log
+	((rc == 0)) || fail "fio failed (status $rc) across suspend/resume" || return 1
+	raw_verify "$1" $((2 << 20)) 1 /tmp/pm.sha && state_is live
+}
+
+# insmod with each parameter out of range or not a number must fail, with
+# a kernel message that names the parameter.
+bad_params() {
+	local p name m msg bad=0
+	for p in io_queue_depth=1 io_queue_depth=4096 io_queue_depth=x \
+		io_timeout=0 io_timeout=3601 io_timeout=abc \
+		admin_timeout=0 admin_timeout=3601 admin_timeout=1e3 \
+		shutdown_timeout=0 shutdown_timeout=61 shutdown_timeout=-1 \
+		max_retries=101 max_retries=five; do
+		name=${p%%=*}
+		m="lab-param-$RANDOM$RANDOM"
+		echo "<5>$m" >/dev/kmsg
+		if insmod "$LAB/cnvme.ko" "$p" 2>/dev/null; then
+			rmmod cnvme || true
+			echo "insmod cnvme.ko $p succeeded"
+			bad=$((bad + 1))
+			continue
+		fi
+		[[ ! -e /sys/module/cnvme ]] || { echo "module loaded after failed insmod $p"; bad=$((bad + 1)); }
+		msg=$(dmesg | sed -n "/$m/,\$p" | grep -F "parameter \`$name'" || true)
+		if [[ -z $msg ]]; then
+			echo "insmod cnvme.ko $p: no kernel message names $name"
+			bad=$((bad + 1))
+		else
+			echo "$p: ${msg#*] }"
+		fi
+	done
+	((bad == 0)) || fail "$bad bad parameter value(s) not refused properly"
+}
+
+# --- slow: commands outlive io_timeout ---------------------------------------
+
+# Writes queue up behind SLOW_IOPS, so most outlive the 2 s timeout.  The
+# job must end in time; right data or clean I/O errors are both fine, wrong
+# data is not.
+timeout_io() { # DISK
+	local rc=0 t0=$SECONDS
+	fio_verify_bg /tmp/slow.log "$1" 0 256k
+	fio_wait 150 || rc=$?
+	((rc != 124)) || fail "fio did not finish within 150 s" || return 1
+	fio_summary /tmp/slow.log
+	echo "fio ended with status $rc after $((SECONDS - t0)) s"
+	if grep -qiE 'verify failed|bad magic|bad header|crc32c' /tmp/slow.log; then
+		fail "fio read back wrong data"
+		return 1
+	fi
+	((rc == 0)) || echo "the I/O failed cleanly (errors, no wrong data)"
+}
+
+timeout_handled() {
+	local n
+	n=$(log_count 'time(d )?out')
+	dmesg_since | grep -iE 'time(d )?out|abort|reset' | head -n 12 || true
+	((n > 0)) || fail "no timeout was logged: the fault was not produced"
+}
+
+# --- mediaerr: errors exactly on the bad blocks -------------------------------
+
+# read_errors DISK START_MiB LEN_MiB: "OFFSET ERRNO" for every 4 KiB block
+# that cannot be read with O_DIRECT.
+read_errors() {
+	python3 - "/dev/$1" "$2" "$3" <<'EOF'
+import errno, mmap, os, sys
+dev, start, length = sys.argv[1], int(sys.argv[2]) << 20, int(sys.argv[3]) << 20
+fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+for off in range(start, start + length, 4096):
+    try:
+        os.preadv(fd, [buf], off)
+    except OSError as e:
+        print(off, errno.errorcode.get(e.errno, e.errno))
+EOF
+}
+
+# The 4 KiB blocks holding BAD_SECTORS, as byte offsets.
+bad_blocks() {
+	local s
+	for s in $BAD_SECTORS; do echo $(((s * 512) & ~4095)); done | sort -n
+}
+
+errors_exactly_on_bad_blocks() { # DISK
+	local got want
+	read_errors "$1" 0 64 >/tmp/errors || fail "scan failed" || return 1
+	cat /tmp/errors
+	got=$(cut -d' ' -f1 /tmp/errors | sort -n | tr '\n' ' ')
+	want=$(bad_blocks | tr '\n' ' ')
+	[[ $got == "$want" ]] || fail "read errors at [$got], expected exactly [$want]"
+}
+
+fio_error_on_bad_block() { # DISK
+	local off rc
+	for off in $(bad_blocks); do
+		rc=0
+		fio --name=bad --filename="/dev/$1" --direct=1 --ioengine=io_uring \
+			--rw=read --bs=4k --offset="$off" --size=4k --eta=never \
+			>/tmp/bad.log 2>&1 || rc=$?
+		grep -E 'err=|error' /tmp/bad.log | head -n 3 || true
+		((rc != 0)) || fail "fio read the bad block at $off without an error" || return 1
+	done
+}
+
+write_error_on_bad_block() { # DISK
+	local off
+	for off in $(bad_blocks); do
+		if dd if=/dev/zero of="/dev/$1" bs=4k count=1 seek="$off" oflag=direct,seek_bytes \
+			status=none 2>/tmp/dd.err; then
+			fail "writing the bad block at $off succeeded"
+			return 1
+		fi
+		echo "write at $off: $(cat /tmp/dd.err)"
+	done
+}
+
+# Verified writes everywhere else in the first 64 MiB.
+io_ok_elsewhere() { # DISK
+	local prev=0 off
+	for off in $(bad_blocks) $((64 << 20)); do
+		if ((off > prev)); then
+			fio_verify "$1" --rw=write --bs=4k --iodepth=16 --offset="$prev" \
+				--size=$((off - prev)) >/dev/null || fail "fio failed on [$prev, $off)" || return 1
+			echo "verified [$prev, $off)"
+		fi
+		prev=$((off + 4096))
+	done
+}
+
+log_names_lbas() {
+	local s lines
+	for s in $BAD_SECTORS; do
+		lines=$(dmesg_since | grep -E "^<[0-3]>" | grep -E "LBA $s([^0-9]|$)" || true)
+		[[ -n $lines ]] || fail "no error line in the kernel log names LBA $s" || return 1
+		echo "$lines" | head -n 2
+	done
+}
+
+# --- hotplug: the controller goes away under I/O --------------------------------
+
+# A function that keeps getting its memory decoding and bus mastering
+# turned off: the controller can neither be reached nor reach memory, and
+# a reset cannot bring it back, even one that enables the function again
+# (as the stock driver's does).  The reset fails, the controller is
+# declared dead, I/O fails fast, the disk goes away and the driver unbinds
+# from the function; nothing hangs.
+dead_controller() { # DISK
+	local pci rc=0 t0 f hold
+	pci=$(first_nvme_pci)
+	DEAD_BDF=${pci##*/}
+	raw_write "$1" $((5 << 20)) 1 /tmp/dead.sha || return 1
+	f=$(ctrl_attr reset_controller) || return 1
+	fio_bg /tmp/dead.log "$1" --rw=randwrite --bs=4k --iodepth=32 \
+		--offset=64m --size=64m --time_based --runtime=120
+	fio_started /tmp/dead.log || return 1
+	DEAD_CMD=$(setpci -s "$DEAD_BDF" COMMAND)
+	setpci -s "$DEAD_BDF" COMMAND=0
+	touch /tmp/dead.hold
+	while [[ -e /tmp/dead.hold ]]; do setpci -s "$DEAD_BDF" COMMAND=0; done &
+	hold=$!
+	echo "COMMAND was $DEAD_CMD; turned off until the driver lets go"
+	t0=$SECONDS
+	if echo 1 >"$f" 2>/tmp/dead.err; then
+		rm -f /tmp/dead.hold
+		kill "$FIO_PID"
+		fail "a reset succeeded with the function disabled"
+		return 1
+	fi
+	echo "the reset failed after $((SECONDS - t0)) s: $(</tmp/dead.err)"
+	fio_wait 30 || rc=$?
+	if ((rc == 124)); then
+		rm -f /tmp/dead.hold
+		fail "fio still running 30 s after the controller died"
+		return 1
+	fi
+	echo "fio ended with status $rc, $((SECONDS - t0)) s after the reset began"
+	fio_summary /tmp/dead.log
+	poll 30 test ! -e "/sys/block/$1" || rc=-1
+	poll 30 test ! -e "$pci/driver" || rc=-2
+	rm -f /tmp/dead.hold
+	wait "$hold" || true
+	((rc != -1)) || fail "$1 still present 30 s later" || return 1
+	((rc != -2)) || fail "$DEAD_BDF still bound 30 s later" || return 1
+	echo "$1 gone $((SECONDS - t0)) s after the reset began"
+	dmesg_since | grep -iE 'dead|reset|unbind|remov' | head -n 8 || true
+}
+
+# Enable the function again and bind it: it works and holds the data.
+rebind_after_death() {
+	local drv
+	drv=/sys/bus/pci/drivers/$(drv_module)
+	setpci -s "$DEAD_BDF" COMMAND="$DEAD_CMD"
+	if [[ -e /sys/bus/pci/devices/$DEAD_BDF/driver ]]; then
+		echo "$DEAD_BDF" >"$drv/unbind" || fail "unbind $DEAD_BDF failed" || return 1
+	fi
+	echo "$DEAD_BDF" >"$drv/bind" ||
+		fail "bind $DEAD_BDF failed" || return 1
+	udevadm settle --timeout=60 || true
+	poll 30 match_disks || fail "no disk after the bind" || return 1
+	raw_verify "${DISK[0]}" $((5 << 20)) 1 /tmp/dead.sha
+}
+
+surprise_removal() { # DISK
+	local rc=0 t0 bdf
+	bdf=$(first_nvme_pci)
+	bdf=${bdf##*/}
+	raw_write "$1" $((3 << 20)) 1 /tmp/hp.sha || return 1
+	fio_bg /tmp/hp.log "$1" --rw=randwrite --bs=4k --iodepth=32 \
+		--offset=64m --size=64m --time_based --runtime=120
+	fio_started /tmp/hp.log || return 1
+	t0=$SECONDS
+	host_monitor "device_del $HOTPLUG_ID" || { kill "$FIO_PID"; return 1; }
+	fio_wait 30 || rc=$?
+	((rc != 124)) || fail "fio still running 30 s after device_del" || return 1
+	echo "fio ended with status $rc, $((SECONDS - t0)) s after device_del"
+	fio_summary /tmp/hp.log
+	((rc != 0)) || echo "(fio saw no error)"
+	poll 30 test ! -e "/sys/bus/pci/devices/$bdf" || fail "$bdf still present 30 s after device_del"
+}
+
+load_without_devices() {
+	case $DRIVER in
+	cnvme) insmod "$LAB/cnvme.ko" || fail "insmod cnvme.ko failed" ;;
+	stock) modprobe nvme || fail "modprobe nvme failed" ;;
+	esac
+}
+
+device_add_probes() {
+	host_monitor "device_add $HOTPLUG_DEVICE" || return 1
+	poll 30 all_bound || { show_binding; fail "the new controller was not bound"; return 1; }
+	poll 30 match_disks || fail "no disk on the new controller"
+}
+
+# --- the suite ----------------------------------------------------------------
+
+ktap_begin
+echo "$HUNG_SECS" >/proc/sys/kernel/hung_task_timeout_secs
+
+case $PROFILE in
+default)
+	case_begin load
+	check load_driver drv_load
+	check_disks probe
+	P=${DISK[0]:-}
+	case_end
+
+	if [[ $DRIVER == cnvme ]]; then
+		case_begin reset_garbage
+		check reset_garbage_refused reset_garbage_refused
+		case_end
+	fi
+
+	case_begin resets
+	check "resets_${RESETS}_during_verified_io" resets_during_io "$P"
+	case_end
+
+	case_begin pci_reset
+	check pci_function_reset_during_io pci_reset_during_io "$P"
+	case_end
+
+	case_begin remove_rescan
+	check pci_remove_rescan_during_io remove_rescan_during_io "$P"
+	P=${DISK[0]:-}
+	check io_after_rescan fio_verify "$P" --rw=randwrite --bs=4k --iodepth=16 \
+		--offset=512m --size=8m
+	case_end
+
+	case_begin suspend
+	check suspend_resume_during_io suspend_resume_during_io "$P"
+	case_end
+
+	case_begin unload
+	check unload_driver drv_unload
+	check unload_removes_nodes no_nodes_left
+	case_end
+
+	if [[ $DRIVER == cnvme ]]; then
+		case_begin params
+		check bad_params_refused bad_params
+		case_end
+	fi
+	;;
+slow)
+	case_begin timeout
+	check load_driver_io_timeout_2 drv_load io_timeout=2
+	check_disks probe
+	P=${DISK[0]:-}
+	check io_outlives_timeout timeout_io "$P"
+	check timeout_was_handled timeout_handled
+	check state_live_after_timeouts state_is live
+	check io_after_timeouts fio_verify "$P" --rw=randwrite --bs=4k --iodepth=2 \
+		--offset=1m --size=16k
+	# udev probes the disk again after each writer closes it; at a few
+	# I/Os a second that takes a while, and it holds the disk open.
+	check udev_done_with_disk udevadm settle --timeout=120
+	check unload_driver drv_unload
+	case_end
+	;;
+mediaerr)
+	case_begin media
+	check load_driver drv_load
+	check_disks probe
+	P=${DISK[0]:-}
+	check read_errors_exactly_on_bad_blocks errors_exactly_on_bad_blocks "$P"
+	check fio_error_on_bad_blocks fio_error_on_bad_block "$P"
+	check write_error_on_bad_blocks write_error_on_bad_block "$P"
+	check verified_io_elsewhere io_ok_elsewhere "$P"
+	check log_names_the_lbas log_names_lbas
+	check state_still_live state_is live
+	check no_reset no_reset_logged
+	check unload_driver drv_unload
+	case_end
+	;;
+hotplug)
+	case_begin dead
+	check load_driver drv_load
+	check_disks probe
+	P=${DISK[0]:-}
+	# The stock driver keeps a dead controller's disk and binding, and its
+	# reset may block for admin_timeout: this contract is cnvme's own.
+	if [[ $DRIVER == cnvme ]]; then
+		check failed_reset_kills_controller dead_controller "$P"
+		check rebind_after_death rebind_after_death
+		P=${DISK[0]:-}
+	fi
+	case_end
+
+	case_begin unplug
+	check device_del_during_io surprise_removal "$P"
+	check unload_after_unplug drv_unload
+	check unload_removes_nodes no_nodes_left
+	case_end
+
+	case_begin replug
+	check load_without_devices load_without_devices
+	check device_add_probes device_add_probes
+	P=${DISK[0]:-}
+	check replug_keeps_acknowledged_data raw_verify "$P" $((3 << 20)) 1 /tmp/hp.sha
+	check io_on_new_controller fio_verify "$P" --rw=randwrite --bs=4k --iodepth=16 \
+		--offset=128m --size=8m
+	check unload_driver drv_unload
+	case_end
+	;;
+*)
+	check known_profile fail "faults has no cases for profile $PROFILE"
+	;;
+esac
+ktap_end
