@@ -158,12 +158,16 @@ static struct cnvme_ctrl *cnvme_dev_to_ctrl(struct device *dev)
 	return container_of(dev, struct cnvme_ctrl, ctrl_dev);
 }
 
+/* As the attribute on the PCI function: "1" resets, anything else is EINVAL. */
 static ssize_t reset_controller_store(struct device *dev,
 				      struct device_attribute *attr,
 				      const char *buf, size_t count)
 {
-	int ret = cnvme_ctrl_reset(cnvme_dev_to_ctrl(dev));
+	int ret;
 
+	if (!sysfs_streq(buf, "1"))
+		return -EINVAL;
+	ret = cnvme_ctrl_reset(cnvme_dev_to_ctrl(dev));
 	return ret < 0 ? ret : count;
 }
 static DEVICE_ATTR_WO(reset_controller);
