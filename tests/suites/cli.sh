@@ -391,9 +391,11 @@ module_unused() { [[ $(cat "/sys/module/$(drv_module)/refcnt") == 0 ]]; }
 # gone) nothing holds the driver any more.
 uring_cmd_kill() {
 	local pid
+	# --thread: one process, so that SIGKILL ends the job itself, not only
+	# fio's parent process.
 	fio --name=busy --filename="$NG" --ioengine=io_uring_cmd --cmd_type=nvme \
 		--rw=randrw --bs=4k --iodepth=32 --time_based --runtime=60 --offset=512m \
-		--size=64m --eta=never >/dev/null 2>&1 &
+		--size=64m --thread --eta=never >/dev/null 2>&1 &
 	pid=$!
 	sleep 3
 	kill -9 "$pid"
