@@ -247,8 +247,8 @@ static void cnvme_unfreeze_namespaces(struct cnvme_frozen *frozen)
 /*
  * Run a user command and wait for it.  The wait cannot be interrupted: a
  * signal never leaves a request behind.  It ends when the controller
- * answers, or when the command's timeout resets the controller, which
- * cancels the command (-EINTR).
+ * answers (an Abort after a timeout included), or when a reset, which a
+ * timeout of the command leads to, cancels it (-EINTR).
  *
  * Return: 0, a negative errno, or the positive NVMe status (as the 15-bit
  * status field of the completion).
