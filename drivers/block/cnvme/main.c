@@ -204,6 +204,7 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	mutex_init(&ctrl->ns_lock);
 	INIT_LIST_HEAD(&ctrl->namespaces);
 	INIT_WORK(&ctrl->reset_work, cnvme_reset_work);
+	INIT_DELAYED_WORK(&ctrl->ers_work, cnvme_ers_work);
 	atomic_set(&ctrl->aborts, 0);
 
 	ctrl->instance = ida_alloc(&cnvme_instance_ida, GFP_KERNEL);
@@ -280,6 +281,8 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = -ENODEV;
 		goto out_remove_ns;
 	}
+	/* For slot_reset, which restores it; every reset saves it again. */
+	pci_save_state(pdev);
 
 	dev_info(ctrl->dev, "nvme%d: %s, fw %s, NVMe %u.%u, %u/%u/%u default/read/poll queues of %u entries, %u vector%s%s\n",
 		 ctrl->instance, ctrl->model, ctrl->firmware_rev,
@@ -326,6 +329,7 @@ static void cnvme_remove(struct pci_dev *pdev)
 	/* A device that is gone cannot finish the I/O del_gendisk waits for. */
 	if (!cnvme_ctrl_present(ctrl))
 		cnvme_ctrl_fail(ctrl);
+	cancel_delayed_work_sync(&ctrl->ers_work);
 	flush_work(&ctrl->reset_work);
 
 	cnvme_ns_remove_all(ctrl);
@@ -344,9 +348,7 @@ static void cnvme_remove(struct pci_dev *pdev)
 /* Reboot or power-off: shut the controller down so it flushes its cache. */
 static void cnvme_shutdown(struct pci_dev *pdev)
 {
-	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
-
-	cnvme_ctrl_suspend(ctrl);
+	cnvme_ctrl_poweroff(pci_get_drvdata(pdev));
 }
 
 static ssize_t reset_controller_store(struct device *dev,
@@ -391,7 +393,7 @@ static pci_ers_result_t cnvme_error_detected(struct pci_dev *pdev,
 		return PCI_ERS_RESULT_CAN_RECOVER;
 	case pci_channel_io_frozen:
 		dev_warn(ctrl->dev, "PCI channel frozen, resetting controller\n");
-		if (!cnvme_ctrl_reset_prepare(ctrl))
+		if (!cnvme_ctrl_error_frozen(ctrl))
 			return PCI_ERS_RESULT_DISCONNECT;
 		return PCI_ERS_RESULT_NEED_RESET;
 	case pci_channel_io_perm_failure:
@@ -407,16 +409,13 @@ static pci_ers_result_t cnvme_slot_reset(struct pci_dev *pdev)
 	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
 
 	dev_info(ctrl->dev, "restarting after a slot reset\n");
-	pci_restore_state(pdev);
-	cnvme_ctrl_reset_done(ctrl, false);
+	cnvme_ctrl_slot_reset(ctrl);
 	return PCI_ERS_RESULT_RECOVERED;
 }
 
 static void cnvme_error_resume(struct pci_dev *pdev)
 {
-	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
-
-	flush_work(&ctrl->reset_work);
+	cnvme_ctrl_error_resume(pci_get_drvdata(pdev));
 }
 
 static void cnvme_reset_prepare(struct pci_dev *pdev)
