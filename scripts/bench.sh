@@ -30,8 +30,12 @@
 #   SCHED=none                   I/O scheduler of every disk (default: the
 #                                kernel's choice, mq-deadline on one queue)
 #   KARGS=                       extra guest kernel command line
+#   INSNS_CONFIGS="rr4k-qd1 rr4k-qd32"  configurations of the insns boot
+#   INSNS_SMP=1                  its vCPUs (still one host thread: exact);
+#                                e.g. INSNS_SMP=2 INSNS_CONFIGS=rr4k-qd32-2cpu
 #   CNVME_REV=HEAD               bench cnvme.ko of that commit, not the
 #                                work tree's
+#   BENCH_OUT=out/bench          where the results go
 #   V=1                          stream the guest consoles
 #   SMOKE=1                      run tools/bench/smoke.sh instead (one
 #                                short boot per driver), exit status = verdict
@@ -53,10 +57,12 @@ PROFILE=${PROFILE:-1}
 CNVME_REV=${CNVME_REV:-}
 ICOUNT=${ICOUNT-shift=0}
 KARGS=${KARGS:-}
+INSNS_CONFIGS=${INSNS_CONFIGS:-rr4k-qd1 rr4k-qd32}
+INSNS_SMP=${INSNS_SMP:-1}
 SCHED=${SCHED:-none}
 V=${V:-}
 SMOKE=${SMOKE:-}
-OUT=$LAB_OUT/bench
+OUT=${BENCH_OUT:-$LAB_OUT/bench}
 TOOLS=$LAB_BUILD/tools/bench
 NULL_SIZE=$((4 << 30))
 
@@ -234,7 +240,7 @@ for b in $BENCH_BOOTS; do
 		;;
 	insns)
 		nvme_null 1
-		BOOT_ENV=(BENCH_MODE=insns NCTRL=1)
+		BOOT_ENV=(BENCH_MODE=insns NCTRL=1 INSNS_CONFIGS="$INSNS_CONFIGS" INSNS_SMP="$INSNS_SMP")
 		plugin=$TOOLS/libinsncount.so
 		[[ $PROFILE == 1 ]] && plugin+=,profile=on
 		icount=()
@@ -244,7 +250,7 @@ for b in $BENCH_BOOTS; do
 			# guest's own limit would mean nothing; the host's holds.
 			GUEST_TIMEOUT=1000000
 		fi
-		boot insns 1 tcg,thread=single 2400 "$LAB_ROOT/tools/bench/guest-bench.sh" \
+		boot insns "$INSNS_SMP" tcg,thread=single 2400 "$LAB_ROOT/tools/bench/guest-bench.sh" \
 			"${NVME_ARGS[@]}" "${icount[@]}" \
 			-plugin "$plugin" -d plugin -D "$OUT/insns/plugin.log" \
 			-trace pci_nvme_mmio_doorbell_sq -trace pci_nvme_mmio_doorbell_cq \

@@ -29,6 +29,7 @@ REPS=${REPS:-3}
 read -r -a DRIVERS <<<"${BENCH_DRIVERS:-stock cnvme null_blk}"
 read -r -a CONFIGS <<<"${BENCH_CONFIGS_WANTED:-${BENCH_CONFIGS[*]}}"
 read -r -a NUMBER_IOS <<<"${NUMBER_IOS:-2000 12000}"
+read -r -a INSNS_CONFIGS <<<"${INSNS_CONFIGS:-rr4k-qd1 rr4k-qd32}"
 mkdir -p "$RES/fio"
 # fio writes the output of exec_prerun/exec_postrun into the cwd.
 cd /tmp || exit 1
@@ -115,8 +116,16 @@ counted() {
 	out=$RES/fio/i-$rep-$drv-$cfg-$n.json
 	mapfile -t args < <(cfg_fio "$cfg")
 	((prof)) && mark+=" -p"
-	printf '%s\t%s\t%s\t%s\tbegin\t%s\n' "$rep" "$drv" "$cfg" "$n" "$prof" >>"$RES/marks.tsv"
-	printf '%s\t%s\t%s\t%s\tend\t%s\n' "$rep" "$drv" "$cfg" "$n" "$prof" >>"$RES/marks.tsv"
+	# Every job runs the pre- and post-run command: two-job
+	# configurations execute two markers at each end.
+	local jobs=1 j
+	[[ $cfg == *-2cpu || $cfg == *-2ctrl ]] && jobs=2
+	for ((j = 0; j < jobs; j++)); do
+		printf '%s\t%s\t%s\t%s\tbegin\t%s\n' "$rep" "$drv" "$cfg" "$n" "$prof" >>"$RES/marks.tsv"
+	done
+	for ((j = 0; j < jobs; j++)); do
+		printf '%s\t%s\t%s\t%s\tend\t%s\n' "$rep" "$drv" "$cfg" "$n" "$prof" >>"$RES/marks.tsv"
+	done
 	fio --number_ios="$n" --eta=never --output-format=json --output="$out" \
 		--exec_prerun="$mark" --exec_postrun="$mark" "${args[@]}" >/dev/null 2>&1 || rc=$?
 	((rc == 0)) || { say "fio failed ($drv $cfg $n): status $rc"; return 1; }
@@ -134,7 +143,7 @@ warm_up() {
 insns_mode() {
 	local rep drv cfg n prof
 	: >"$RES/marks.tsv"
-	say "instruction count: ${REPS} reps of rr4k-qd1 rr4k-qd32 (IRQ) for ${DRIVERS[*]}," \
+	say "instruction count: ${REPS} reps of ${INSNS_CONFIGS[*]} (IRQ) for ${DRIVERS[*]}," \
 		"number_ios ${NUMBER_IOS[*]}, $(nproc) vCPU"
 	[[ -x $MARK ]] || fail_boot "no marker helper $MARK"
 	for ((rep = 1; rep <= REPS; rep++)); do
@@ -145,7 +154,7 @@ insns_mode() {
 			sleep 2
 			prof=0
 			((rep == 1)) && [[ ${PROFILE:-1} == 1 ]] && prof=1
-			for cfg in rr4k-qd1 rr4k-qd32; do
+			for cfg in "${INSNS_CONFIGS[@]}"; do
 				# Uncounted warm-up: page cache, slab caches and the
 				# driver's first-use allocations are then the same
 				# for both counted runs.

@@ -34,7 +34,12 @@ CONFIGS = [
     ("rr4k-qd32-2ctrl", "2 ctrls, 1 CPU, QD32 each"),
     ("rr4k-qd32-2cpu", "2 jobs on 2 CPUs, QD32 each"),
 ]
-INSN_CONFIGS = [("rr4k-qd1", "4k randread QD1"), ("rr4k-qd32", "4k randread QD32")]
+INSN_CONFIGS = [
+    ("rr4k-qd1", "4k randread QD1"),
+    ("rr4k-qd32", "4k randread QD32"),
+    ("rr4k-qd32-2cpu", "QD32, 2 jobs, 2 CPUs"),
+    ("rr4k-qd32-2ctrl", "QD32, 2 ctrls, 1 CPU"),
+]
 # Modules that make up each driver's own code in a profile.
 DRIVER_MODULES = {
     "stock": {"nvme", "nvme_core", "nvme_auth"},
@@ -217,13 +222,17 @@ def insns(outdir):
     for lab, mk in zip(labels, marks):
         rep, drv, cfg, n, edge, prof = lab[0], lab[1], lab[2], int(lab[3]), lab[4], lab[5]
         key = (rep, drv, cfg, n)
+        # Two-job runs have two markers at each end: the first job's
+        # begin and the last job's end bracket the run.  A profile dump
+        # covers the time since the previous dump, so every dump of a run
+        # but the one at its first marker belongs to the run.
+        if key in begin and prof == "1":
+            prof_seq.setdefault(key, []).append(mk["seq"])
         if edge == "begin":
-            begin[key] = mk
+            begin.setdefault(key, mk)
         else:
             b = begin[key]
             counts[key] = {k: mk[k] - b[k] for k in COUNTED}
-            if prof == "1":
-                prof_seq[key] = mk["seq"]
     res = {}
     for cfg, title in INSN_CONFIGS:
         entry = {"title": title, "drivers": {}}
@@ -260,10 +269,11 @@ def insns(outdir):
         st, cn = entry["drivers"].get("stock"), entry["drivers"].get("cnvme")
         if st and cn:
             entry["ratio_cnvme_stock"] = cn["best"] / st["best"]
-        res[cfg] = entry
+        if entry["drivers"]:
+            res[cfg] = entry
 
     # Per-function profile from the profiled repetition.
-    want = set(prof_seq.values())
+    want = {q for seqs in prof_seq.values() for q in seqs}
     prof_res = None
     if want:
         _, prof = parse_plugin_log(log, want)
@@ -282,10 +292,11 @@ def insns(outdir):
                 funcs = collections.Counter()
                 mods = collections.Counter()
                 for sign, k in ((-1, k1), (1, k2)):
-                    for addr, n in prof.get(prof_seq[k], {}).items():
-                        name, mod = syms.lookup(addr)
-                        funcs[(name, mod)] += sign * n
-                        mods[mod] += sign * n
+                    for seq in prof_seq[k]:
+                        for addr, n in prof.get(seq, {}).items():
+                            name, mod = syms.lookup(addr)
+                            funcs[(name, mod)] += sign * n
+                            mods[mod] += sign * n
                 prof_res[(drv, cfg)] = {
                     "funcs": {"%s [%s]" % f: v / dio for f, v in funcs.items()},
                     "modules": {m: v / dio for m, v in mods.items()},
@@ -499,7 +510,7 @@ def main():
                     k, v = line.rstrip("\n").split("=", 1)
                     # printf %q quoting: shlex undoes it.
                     env[k] = " ".join(shlex.split(v))
-            meta[name] = {k: env.get(k) for k in ("KVER", "ROUNDS", "RUNTIME", "RAMP", "REPS", "NUMBER_IOS", "CNVME_DESC", "SCHED", "KARGS", "ICOUNT")}
+            meta[name] = {k: env.get(k) for k in ("KVER", "ROUNDS", "RUNTIME", "RAMP", "REPS", "NUMBER_IOS", "CNVME_DESC", "SCHED", "KARGS", "ICOUNT", "INSNS_SMP")}
     try:
         meta["git"] = subprocess.run(
             ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "describe", "--always", "--dirty"],
@@ -523,8 +534,8 @@ def main():
     if ins:
         m = meta.get("insns", {})
         lines.append(
-            "Instruction count (1 vCPU, thread=single, icount %s, IRQ mode; %s reps; N = %s I/Os)"
-            % (m.get("ICOUNT") or "off", m.get("REPS"), m.get("NUMBER_IOS"))
+            "Instruction count (%s vCPU(s), thread=single, icount %s, IRQ mode; %s reps; N = %s I/Os per job)"
+            % (m.get("INSNS_SMP") or "1", m.get("ICOUNT") or "off", m.get("REPS"), m.get("NUMBER_IOS"))
         )
         lines.append(
             "best = (min count(N2) - min count(N1)) / (N2 - N1) over the reps; [reps] = that per rep"

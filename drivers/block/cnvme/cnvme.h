@@ -328,6 +328,9 @@ struct cnvme_subsys {
  *	@teardown_lock and @ns_lock, read under either)
  * @admin_quiesced: @admin_q is quiesced (under @teardown_lock)
  * @reset_work: tears the queues down and rebuilds them (reset.c)
+ * @ers_work: resets the controller when PCI error recovery that froze it
+ *	never calls slot_reset or resume
+ * @ers_abandoned: @ers_work gave up waiting for PCI error recovery
  * @aborts: Abort commands outstanding
  * @abort_limit: most Abort commands the controller accepts at once (ACL)
  * @crdt: Command Retry Delay Times 1-3 in 100 ms units, zero when the
@@ -401,6 +404,8 @@ struct cnvme_ctrl {
 	bool io_quiesced;
 	bool admin_quiesced;
 	struct work_struct reset_work;
+	struct delayed_work ers_work;
+	bool ers_abandoned;
 	atomic_t aborts;
 	unsigned int abort_limit;
 	u16 crdt[3];
@@ -565,10 +570,15 @@ void cnvme_reset_work(struct work_struct *work);
 void cnvme_ctrl_fail(struct cnvme_ctrl *ctrl);
 void cnvme_ctrl_fail_rq(struct cnvme_ctrl *ctrl, struct request *rq);
 void cnvme_ctrl_stop(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_poweroff(struct cnvme_ctrl *ctrl);
 int cnvme_ctrl_suspend(struct cnvme_ctrl *ctrl);
 int cnvme_ctrl_resume(struct cnvme_ctrl *ctrl);
 bool cnvme_ctrl_reset_prepare(struct cnvme_ctrl *ctrl);
 void cnvme_ctrl_reset_done(struct cnvme_ctrl *ctrl, bool wait);
+bool cnvme_ctrl_error_frozen(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_slot_reset(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_error_resume(struct cnvme_ctrl *ctrl);
+void cnvme_ers_work(struct work_struct *work);
 
 /* admin.c: synchronous admin commands and queue creation */
 int cnvme_admin_init(struct cnvme_ctrl *ctrl);

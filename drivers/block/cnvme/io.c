@@ -844,8 +844,8 @@ out_put:
 
 /*
  * A command outlived its timeout.  In order:
- *  - a device that is gone fails the controller at once;
  *  - during PCI error recovery the error handlers own the device: wait;
+ *  - a device that is gone fails the controller at once;
  *  - a live controller reporting a fatal status is reset;
  *  - the CQ is reaped: a lost interrupt is not a timeout;
  *  - while a reset is pending its teardown completes the command: wait;
@@ -862,14 +862,15 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 	enum cnvme_ctrl_state state;
 	u32 csts;
 
+	/* A frozen link reads as all ones too; cnvme_ers_work() may give up. */
+	if (pci_channel_offline(ctrl->pdev) && !READ_ONCE(ctrl->ers_abandoned))
+		return BLK_EH_RESET_TIMER;
 	if (!cnvme_ctrl_present(ctrl)) {
 		dev_warn(ctrl->dev, "qid %u: command id %#x timed out and the device is gone\n",
 			 q->qid, iod->cmd.common.command_id);
 		cnvme_ctrl_fail_rq(ctrl, rq);
 		return BLK_EH_DONE;
 	}
-	if (pci_channel_offline(ctrl->pdev))
-		return BLK_EH_RESET_TIMER;
 
 	csts = readl(ctrl->bar + NVME_REG_CSTS);
 	if ((csts & NVME_CSTS_CFS) && READ_ONCE(ctrl->state) == CNVME_CTRL_LIVE) {

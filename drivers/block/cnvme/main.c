@@ -204,6 +204,7 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_LIST_HEAD(&ctrl->namespaces);
 	INIT_LIST_HEAD(&ctrl->subsys_entry);
 	INIT_WORK(&ctrl->reset_work, cnvme_reset_work);
+	INIT_DELAYED_WORK(&ctrl->ers_work, cnvme_ers_work);
 	atomic_set(&ctrl->aborts, 0);
 	/* From here on put_device() frees the controller. */
 	cnvme_ctrl_dev_init(ctrl);
@@ -295,6 +296,8 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = -ENODEV;
 		goto out_remove_ns;
 	}
+	/* For slot_reset, which restores it; every reset saves it again. */
+	pci_save_state(pdev);
 
 	dev_info(ctrl->dev, "%s%d: %s, fw %s, NVMe %u.%u, %u/%u/%u default/read/poll queues of %u entries, %u vector%s%s\n",
 		 cnvme_names->ctrl, ctrl->instance, ctrl->model,
@@ -342,6 +345,7 @@ static void cnvme_remove(struct pci_dev *pdev)
 	/* A device that is gone cannot finish the I/O del_gendisk waits for. */
 	if (!cnvme_ctrl_present(ctrl))
 		cnvme_ctrl_fail(ctrl);
+	cancel_delayed_work_sync(&ctrl->ers_work);
 	flush_work(&ctrl->reset_work);
 	/* No scan starts any more (the state is not LIVE); wait for one. */
 	mutex_lock(&ctrl->scan_lock);
@@ -364,9 +368,7 @@ static void cnvme_remove(struct pci_dev *pdev)
 /* Reboot or power-off: shut the controller down so it flushes its cache. */
 static void cnvme_shutdown(struct pci_dev *pdev)
 {
-	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
-
-	cnvme_ctrl_suspend(ctrl);
+	cnvme_ctrl_poweroff(pci_get_drvdata(pdev));
 }
 
 static ssize_t reset_controller_store(struct device *dev,
@@ -411,7 +413,7 @@ static pci_ers_result_t cnvme_error_detected(struct pci_dev *pdev,
 		return PCI_ERS_RESULT_CAN_RECOVER;
 	case pci_channel_io_frozen:
 		dev_warn(ctrl->dev, "PCI channel frozen, resetting controller\n");
-		if (!cnvme_ctrl_reset_prepare(ctrl))
+		if (!cnvme_ctrl_error_frozen(ctrl))
 			return PCI_ERS_RESULT_DISCONNECT;
 		return PCI_ERS_RESULT_NEED_RESET;
 	case pci_channel_io_perm_failure:
@@ -427,16 +429,13 @@ static pci_ers_result_t cnvme_slot_reset(struct pci_dev *pdev)
 	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
 
 	dev_info(ctrl->dev, "restarting after a slot reset\n");
-	pci_restore_state(pdev);
-	cnvme_ctrl_reset_done(ctrl, false);
+	cnvme_ctrl_slot_reset(ctrl);
 	return PCI_ERS_RESULT_RECOVERED;
 }
 
 static void cnvme_error_resume(struct pci_dev *pdev)
 {
-	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
-
-	flush_work(&ctrl->reset_work);
+	cnvme_ctrl_error_resume(pci_get_drvdata(pdev));
 }
 
 static void cnvme_reset_prepare(struct pci_dev *pdev)

@@ -219,6 +219,9 @@ static int cnvme_ctrl_rebuild(struct cnvme_ctrl *ctrl)
 		ret = -ENODEV;
 	}
 	mutex_unlock(&ctrl->teardown_lock);
+	/* What a later slot reset or our own ERS fallback restores. */
+	if (!ret)
+		pci_save_state(ctrl->pdev);
 	return ret;
 }
 
@@ -374,6 +377,25 @@ void cnvme_ctrl_stop(struct cnvme_ctrl *ctrl)
 }
 
 /**
+ * cnvme_ctrl_poweroff - reboot or power-off: shut the controller down
+ * @ctrl: the controller
+ *
+ * CC.SHN, so that the controller flushes its volatile cache.  Nothing
+ * brings it back: whatever I/O is still queued or comes later fails at
+ * once instead of waiting for a controller that will not return.
+ */
+void cnvme_ctrl_poweroff(struct cnvme_ctrl *ctrl)
+{
+	if (!cnvme_ctrl_hold(ctrl))
+		return;
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_ctrl_teardown(ctrl, CNVME_TD_SHUTDOWN);
+	cnvme_unquiesce_admin(ctrl);
+	cnvme_unquiesce_io(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+}
+
+/**
  * cnvme_ctrl_suspend - system sleep: shut the controller down
  * @ctrl: the controller
  *
@@ -447,4 +469,76 @@ void cnvme_ctrl_reset_done(struct cnvme_ctrl *ctrl, bool wait)
 		cnvme_ctrl_restart(ctrl);
 	if (wait)
 		flush_work(&ctrl->reset_work);
+}
+
+/* How long PCI error recovery may hold a frozen controller. */
+#define CNVME_ERS_TIMEOUT	(15 * HZ)
+
+/**
+ * cnvme_ctrl_error_frozen - PCI error recovery found the link frozen
+ * @ctrl: the controller
+ *
+ * Tears the controller down like a PCI reset, requeueing the I/O, and
+ * waits for slot_reset.  The PCI core does not tell drivers when recovery
+ * fails (for example when the link does not come back after the bus
+ * reset), so a watchdog resets the controller on its own after
+ * CNVME_ERS_TIMEOUT: the requeued I/O then either goes out or fails, but
+ * never waits forever.
+ *
+ * Return: false if the controller cannot be held (new, removed, dead).
+ */
+bool cnvme_ctrl_error_frozen(struct cnvme_ctrl *ctrl)
+{
+	WRITE_ONCE(ctrl->ers_abandoned, false);
+	if (!cnvme_ctrl_reset_prepare(ctrl))
+		return false;
+	queue_delayed_work(cnvme_wq, &ctrl->ers_work, CNVME_ERS_TIMEOUT);
+	return true;
+}
+
+/**
+ * cnvme_ctrl_slot_reset - PCI error recovery reset the slot
+ * @ctrl: the controller
+ *
+ * Restores the config space and starts the reset work.
+ */
+void cnvme_ctrl_slot_reset(struct cnvme_ctrl *ctrl)
+{
+	cancel_delayed_work_sync(&ctrl->ers_work);
+	pci_restore_state(ctrl->pdev);
+	cnvme_ctrl_reset_done(ctrl, false);
+}
+
+/**
+ * cnvme_ctrl_error_resume - PCI error recovery is over
+ * @ctrl: the controller
+ *
+ * Waits for the reset that slot_reset started.
+ */
+void cnvme_ctrl_error_resume(struct cnvme_ctrl *ctrl)
+{
+	cancel_delayed_work_sync(&ctrl->ers_work);
+	flush_work(&ctrl->reset_work);
+}
+
+/**
+ * cnvme_ers_work - PCI error recovery never came back
+ * @work: cnvme_ctrl.ers_work
+ *
+ * The bus reset may have cleared the config space, so the state saved
+ * after the last good bring-up is restored before the reset work runs.
+ * From here on the timeout handler stops deferring to error recovery.
+ */
+void cnvme_ers_work(struct work_struct *work)
+{
+	struct cnvme_ctrl *ctrl = container_of(to_delayed_work(work),
+					       struct cnvme_ctrl, ers_work);
+
+	if (READ_ONCE(ctrl->state) != CNVME_CTRL_RESETTING)
+		return;
+	dev_warn(ctrl->dev, "PCI error recovery did not finish in %u s, resetting controller\n",
+		 CNVME_ERS_TIMEOUT / HZ);
+	WRITE_ONCE(ctrl->ers_abandoned, true);
+	pci_restore_state(ctrl->pdev);
+	cnvme_ctrl_restart(ctrl);
 }
