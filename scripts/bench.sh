@@ -170,6 +170,11 @@ boot() {
 	printf '%q ' "${qemu[@]}" >"$dir/qemu.cmd"
 	echo >>"$dir/qemu.cmd"
 	: >"$log"
+	# One lab guest at a time on this host (scripts/lab.sh, LAB_LOCK).
+	if [[ ${LAB_LOCK:-} != none ]]; then
+		exec 9>>"${LAB_LOCK:-/tmp/cnvme-lab.lock}"
+		flock -n 9 || { log "waiting for another lab boot"; flock 9; }
+	fi
 	log "boot '$name': -smp $smp -accel $accel (limit $timeout s, console ${log#"$LAB_ROOT"/})"
 	TMPDIR=$run timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$dir/qemu.err" 2>&1 &
 	qpid=$!
@@ -182,6 +187,7 @@ boot() {
 	tailpid=$!
 	wait "$qpid" || rc=$?
 	wait "$tailpid" 2>/dev/null || true
+	[[ ${LAB_LOCK:-} == none ]] || exec 9>&-
 	cp -r "$share/results/." "$dir/"
 	rm -rf "$run"
 	if ((rc == 124 || rc == 137)); then

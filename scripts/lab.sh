@@ -11,6 +11,9 @@
 #   TIMEOUT=SECONDS     per-boot limit (default: the suite's "lab-timeout:"
 #                       line, else 900)
 #   KEEP=1              keep the run directory under build/run/
+#   LAB_LOCK=FILE       boots that share FILE (default /tmp/cnvme-lab.lock)
+#                       run one at a time, whichever checkout started them;
+#                       LAB_LOCK=none lets them overlap
 #   LAB_ENV="N=v ..."   extra variables for the suite in the guest
 #
 # A suite may name host-prepared material it needs with a line
@@ -95,6 +98,18 @@ fi
 # Timeout: environment, else the suite's own line, else 900 s.
 timeout=${TIMEOUT:-$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$SUITE_FILE" | head -n 1)}
 timeout=${timeout:-900}
+
+# Two TCG guests on two cores slow each other down until timeouts and
+# the guest's clocksource watchdog misfire, so boots from every checkout
+# on this host take turns.  The wait does not count against the timeout.
+if [[ ${LAB_LOCK:-} != none ]]; then
+	exec 9>>"${LAB_LOCK:-/tmp/cnvme-lab.lock}"
+	if ! flock -n 9; then
+		log "waiting for another lab boot (lock ${LAB_LOCK:-/tmp/cnvme-lab.lock})"
+		flock 9
+	fi
+	start=$SECONDS
+fi
 
 mkdir -p "$LAB_BUILD/run"
 RUN_DIR=$(mktemp -d "$LAB_BUILD/run/$SUITE-$PROFILE-$DRIVER.XXXXXX")
@@ -314,7 +329,13 @@ fi
 ktap=$OUT/result.ktap
 [[ -f $ktap ]] || ktap=$OUT/points
 grep '^not ok ' "$ktap" 2>/dev/null | sed 's/^/  /' >&2 || true
-if [[ $status != fail ]]; then
+if [[ $status == fail ]]; then
+	# What each failed check printed just before its verdict.
+	log "$SUITE @ $PROFILE: the output before each failure:"
+	sed 's/\r$//' "$LOG" | awk '
+		/^not ok / { for (i = n - 12; i < n; i++) if (i >= 0) print "  | " buf[i % 12]; print "  | " $0; next }
+		{ buf[n % 12] = $0; n++ }' >&2
+else
 	log "$SUITE @ $PROFILE: $why; last console lines:"
 	tail -n 40 "$LOG" | sed 's/\r$//; s/^/  | /' >&2
 fi

@@ -46,6 +46,7 @@ echo "check: $total boot(s), driver $DRIVER"
 passed=0
 failed=0
 bad_boots=0
+recap=()
 i=0
 for run in "${runs[@]}"; do
 	read -r suite profile <<<"$run"
@@ -66,9 +67,14 @@ for run in "${runs[@]}"; do
 		# lab.sh already said which checks failed and, for a crash or
 		# hang, showed the end of the console.
 		printf '%s\n' "$out" | sed 's/^/    /'
+		# CI keeps only the end of the output: say it again there.
+		recap+=("$suite @ $profile: $status" "$(printf '%s\n' "$out" | tail -n 30 | sed 's/^/    /')")
 	fi
 done
 
-((bad_boots == 0)) || echo "check: $bad_boots of $total boot(s) failed; logs under out/$DRIVER/"
+if ((bad_boots > 0)); then
+	echo "check: $bad_boots of $total boot(s) failed; logs under out/$DRIVER/"
+	printf '%s\n' "${recap[@]}"
+fi
 echo "$passed passed, $failed failed"
 ((bad_boots == 0 && failed == 0))
