@@ -14,7 +14,7 @@
 
 # shellcheck disable=SC2034 # the arrays are read by lab.sh
 PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu hotplug nons meta slow mediaerr
-	ids nsmgmt)
+	rootport ids nsmgmt)
 
 MiB=$((1 << 20))
 GiB=$((1 << 30))
@@ -102,7 +102,8 @@ profile_iommu() {
 
 # Controller behind a hot-pluggable root port.  The guest unplugs it with
 # "device_del nvme0" and plugs a new one in with "device_add
-# $HOTPLUG_DEVICE" through the host (lib.sh host_monitor).  The disk is a
+# $HOTPLUG_DEVICE" through the host (lib.sh host_monitor); errors injected
+# at the port ($HOTPLUG_PORT, which has AER) run PCI error recovery.  The disk is a
 # -blockdev node, not a -drive: QEMU deletes a -drive together with the
 # device it was attached to, a node stays for the next controller, with
 # the data the first one acknowledged.
@@ -112,7 +113,7 @@ profile_hotplug() {
 	QEMU_ARGS+=(-blockdev "driver=raw,node-name=d0,discard=unmap,file.driver=file,file.filename=$RUN_DIR/d0.img"
 		-device "nvme,id=nvme0,serial=lab-hotplug-0,drive=d0,bus=rp0")
 	expect 1 "$GiB" 512
-	GUEST_ENV+=(EXPECT_CTRLS=1 HOTPLUG_ID=nvme0
+	GUEST_ENV+=(EXPECT_CTRLS=1 HOTPLUG_ID=nvme0 HOTPLUG_PORT=rp0
 		"HOTPLUG_DEVICE=nvme,id=nvme1,serial=lab-hotplug-1,drive=d0,bus=rp0")
 }
 
@@ -190,3 +191,6 @@ profile_nsmgmt() {
 	expect 1 $((256 * MiB)) 512
 	GUEST_ENV+=(EXPECT_CTRLS=2 SUBNQN=nqn.2019-08.org.qemu:lab-nsmgmt)
 }
+# The hotplug controller again, for the PCI error recovery and power
+# management cases, which need a boot of their own.
+profile_rootport() { profile_hotplug; }
