@@ -19,7 +19,6 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 PACKAGES=(qemu-system-x86 gcc libc6-dev make gnuplot-nox dpkg-dev xz-utils)
-SRC_LIST=/etc/apt/sources.list.d/cnvme-deb-src.sources
 
 export DEBIAN_FRONTEND=noninteractive
 [[ $(id -u) -eq 0 ]] || die "run as root (apt-get)"
@@ -55,25 +54,7 @@ if [[ -f $HDIR/qemu-plugin.h ]]; then
 	exit 0
 fi
 
-# A deb-src twin of the main archive entry, unless some source entry
-# exists already.
-has_deb_src() {
-	grep -rqsE '^[[:space:]]*(Types:.*\<deb-src\>|deb-src[[:space:]])' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/
-}
-if ! has_deb_src; then
-	src=/etc/apt/sources.list.d/debian.sources
-	[[ -f $src ]] || die "no $src to derive a deb-src entry from"
-	# The first stanza that names the main archive (not -security).
-	awk 'BEGIN { RS = ""; ORS = "\n" }
-	     /URIs:[^\n]*\/debian([[:space:]]|$)/ && !done {
-		sub(/Types:[^\n]*/, "Types: deb-src"); print; done = 1 }' \
-		"$src" >"$SRC_LIST.tmp"
-	grep -q '^Types: deb-src' "$SRC_LIST.tmp" || die "no main archive entry in $src"
-	mv "$SRC_LIST.tmp" "$SRC_LIST"
-	log "added ${SRC_LIST}"
-	apt_updated=
-fi
+lab_ensure_deb_src && apt_updated=
 
 # The source package's version is the binary's without a binNMU suffix.
 SVER=$(dpkg-query -W -f='${source:Version}' qemu-system-x86)

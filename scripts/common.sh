@@ -44,3 +44,25 @@ lab_guest_hash() {
 }
 
 lab_guest_dir() { printf '%s/guest/%s\n' "$LAB_BUILD" "$(lab_guest_hash "$1")"; }
+
+# lab_ensure_deb_src: "apt-get source" needs a deb-src entry, which a
+# fresh Debian install lacks.  Add a deb-src twin of the main archive's
+# entry unless some source entry exists.  Returns 0 when it added one (the
+# package lists then need an "apt-get update"), 1 when one was there.
+lab_ensure_deb_src() {
+	local list=/etc/apt/sources.list.d/cnvme-deb-src.sources
+	local src=/etc/apt/sources.list.d/debian.sources
+
+	grep -rqsE '^[[:space:]]*(Types:.*\<deb-src\>|deb-src[[:space:]])' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/ && return 1
+	[[ -f $src ]] || die "no $src to derive a deb-src entry from"
+	# The first stanza that names the main archive (not -security).
+	awk 'BEGIN { RS = ""; ORS = "\n" }
+	     /URIs:[^\n]*\/debian([[:space:]]|$)/ && !done {
+		sub(/Types:[^\n]*/, "Types: deb-src"); print; done = 1 }' \
+		"$src" >"$list.tmp"
+	grep -q '^Types: deb-src' "$list.tmp" || die "no main archive entry in $src"
+	mv "$list.tmp" "$list"
+	log "added $list"
+	return 0
+}

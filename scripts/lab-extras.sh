@@ -44,6 +44,9 @@ case $NAME in
 nvme-cli-tests)
 	# The same version as the guest's nvme-cli: the host and the guest
 	# use the same Debian release.
+	# A fresh install has no deb-src entry; fetch() updates the lists
+	# when the first try fails.
+	lab_ensure_deb_src || true
 	fetch apt-get source --download-only nvme-cli ||
 		die "apt-get source nvme-cli failed (it needs a deb-src entry in the apt sources)"
 	fetch apt-get download python3-nose2 python3-six python3-pkg-resources ||
