@@ -29,9 +29,6 @@
 
 #include "cnvme.h"
 
-/* Get Log Page, CDW10 bit 15, which the LSP byte holds as its bit 7. */
-#define CNVME_LOG_RAE		BIT(7)
-
 /* The fields of completion dword 0 of an Asynchronous Event Request. */
 #define CNVME_AER_TYPE(res)	((res) & 0x7)
 #define CNVME_AER_INFO(res)	(((res) >> 8) & 0xff)
@@ -61,7 +58,8 @@ static int cnvme_aer_read_log(struct cnvme_ctrl *ctrl, u8 lid, void *buf,
 	cmd.get_log_page.opcode = nvme_admin_get_log_page;
 	cmd.get_log_page.nsid = cpu_to_le32(NVME_NSID_ALL);
 	cmd.get_log_page.lid = lid;
-	cmd.get_log_page.lsp = 0;	/* RAE (bit 7) clear */
+	/* Retain Asynchronous Event, CDW10 bit 15 (bit 7 of this byte): 0. */
+	cmd.get_log_page.lsp = 0;
 	cmd.get_log_page.numdl = cpu_to_le16(numd & 0xffff);
 	cmd.get_log_page.numdu = cpu_to_le16(numd >> 16);
 	return cnvme_admin_exec(ctrl, &cmd, buf, len, NULL);
