@@ -37,6 +37,9 @@
 /* What an event of an unknown kind needs read: the first entry is enough. */
 #define CNVME_AER_LOG_MIN	64
 
+/* The largest log page read: the Changed Namespace List. */
+#define CNVME_AER_LOG_SIZE	(NVME_MAX_CHANGED_NAMESPACES * sizeof(__le32))
+
 /* Every SMART/health critical warning cnvme asks to be told about. */
 #define CNVME_AER_SMART_CRIT	(NVME_SMART_CRIT_SPARE |		\
 				 NVME_SMART_CRIT_TEMPERATURE |		\
@@ -46,8 +49,9 @@
 
 /*
  * Get Log Page with RAE cleared: reading the page is the host's
- * acknowledgement, after which the controller may report an event of the
- * same type again.
+ * acknowledgment, after which the controller may report an event of the
+ * same type again.  @buf is &cnvme_ctrl.aer_log, which only the work
+ * item uses.
  */
 static int cnvme_aer_read_log(struct cnvme_ctrl *ctrl, u8 lid, void *buf,
 			      unsigned int len)
@@ -75,27 +79,25 @@ static int cnvme_aer_read_log(struct cnvme_ctrl *ctrl, u8 lid, void *buf,
  */
 static void cnvme_aer_ns_changed(struct cnvme_ctrl *ctrl)
 {
-	size_t size = NVME_MAX_CHANGED_NAMESPACES * sizeof(__le32);
+	__le32 *list = ctrl->aer_log;
 	unsigned int nr = 0;
-	__le32 *list;
 	int ret;
 
-	list = kzalloc(size, GFP_KERNEL);
-	if (!list) {
-		cnvme_ns_scan(ctrl);
-		return;
-	}
-	ret = cnvme_aer_read_log(ctrl, NVME_LOG_CHANGED_NS, list, size);
+	memset(list, 0, CNVME_AER_LOG_SIZE);
+	ret = cnvme_aer_read_log(ctrl, NVME_LOG_CHANGED_NS, list,
+				 CNVME_AER_LOG_SIZE);
 	if (ret) {
 		dev_warn(ctrl->dev, "reading the Changed Namespace List failed: %d, rescanning all namespaces\n",
 			 ret);
-		goto out_full;
+		cnvme_ns_scan(ctrl);
+		return;
 	}
 	while (nr < NVME_MAX_CHANGED_NAMESPACES && list[nr])
 		nr++;
 	if (!nr || le32_to_cpu(list[0]) == NVME_NSID_ALL) {
 		dev_info(ctrl->dev, "namespace attributes changed, rescanning all namespaces\n");
-		goto out_full;
+		cnvme_ns_scan(ctrl);
+		return;
 	}
 	if (nr == 1)
 		dev_info(ctrl->dev, "namespace attributes changed: nsid %u\n",
@@ -103,35 +105,23 @@ static void cnvme_aer_ns_changed(struct cnvme_ctrl *ctrl)
 	else
 		dev_info(ctrl->dev, "namespace attributes changed: %u namespaces, nsid %u to %u\n",
 			 nr, le32_to_cpu(list[0]), le32_to_cpu(list[nr - 1]));
-	ret = cnvme_ns_scan_changed(ctrl, list, nr);
-	kfree(list);
-	if (ret)
+	if (cnvme_ns_scan_changed(ctrl, list, nr))
 		cnvme_ns_scan(ctrl);
-	return;
-
-out_full:
-	kfree(list);
-	cnvme_ns_scan(ctrl);
 }
 
 /* SMART/health: one warning per event, naming what the controller reports. */
 static void cnvme_aer_smart(struct cnvme_ctrl *ctrl, u32 result)
 {
-	struct nvme_smart_log *log;
+	struct nvme_smart_log *log = ctrl->aer_log;
 	u8 crit;
 	int ret;
 
-	log = kzalloc(sizeof(*log), GFP_KERNEL);
-	if (!log) {
-		dev_warn(ctrl->dev, "SMART/health event (info %#x); no memory to read the log, the event stays masked\n",
-			 CNVME_AER_INFO(result));
-		return;
-	}
+	memset(log, 0, sizeof(*log));
 	ret = cnvme_aer_read_log(ctrl, NVME_LOG_SMART, log, sizeof(*log));
 	if (ret) {
 		dev_warn(ctrl->dev, "SMART/health event (info %#x); reading the SMART / Health log failed: %d\n",
 			 CNVME_AER_INFO(result), ret);
-		goto out_free;
+		return;
 	}
 	crit = log->critical_warning;
 	dev_warn(ctrl->dev, "SMART/health event (info %#x): critical warning %#x:%s%s%s%s%s%s\n",
@@ -142,8 +132,6 @@ static void cnvme_aer_smart(struct cnvme_ctrl *ctrl, u32 result)
 		 crit & NVME_SMART_CRIT_MEDIA ? " media read only;" : "",
 		 crit & NVME_SMART_CRIT_VOLATILE_MEMORY ? " volatile memory backup failed;" : "",
 		 crit ? "" : " none (cleared again)");
-out_free:
-	kfree(log);
 }
 
 /*
@@ -155,17 +143,12 @@ static void cnvme_aer_other(struct cnvme_ctrl *ctrl, u32 result)
 {
 	u8 lid = CNVME_AER_LID(result);
 	unsigned int len = CNVME_AER_LOG_MIN;
-	void *buf;
 	int ret = 0;
 
 	if (lid == NVME_LOG_FW_SLOT)
 		len = sizeof(struct nvme_fw_slot_info_log);
-	buf = lid ? kzalloc(len, GFP_KERNEL) : NULL;
-	if (buf)
-		ret = cnvme_aer_read_log(ctrl, lid, buf, len);
-	else if (lid)
-		ret = -ENOMEM;
-	kfree(buf);
+	if (lid)
+		ret = cnvme_aer_read_log(ctrl, lid, ctrl->aer_log, len);
 	if (CNVME_AER_TYPE(result) == NVME_AER_ERROR)
 		dev_warn_ratelimited(ctrl->dev, "asynchronous error event: info %#x, log page %#x%s\n",
 				     CNVME_AER_INFO(result), lid,
@@ -303,6 +286,26 @@ void cnvme_aer_work(struct work_struct *work)
 	cnvme_aer_arm(ctrl);
 }
 
+static int cnvme_aer_alloc_log(struct cnvme_ctrl *ctrl)
+{
+	ctrl->aer_log = kmalloc(CNVME_AER_LOG_SIZE, GFP_KERNEL);
+	return ctrl->aer_log ? 0 : -ENOMEM;
+}
+
+/**
+ * cnvme_aer_stop - release what cnvme_aer_start() kept
+ * @ctrl: the controller, being removed, with every request ended
+ *
+ * Waits for the work item: the teardown before this ended the requests,
+ * so nothing queues it again.
+ */
+void cnvme_aer_stop(struct cnvme_ctrl *ctrl)
+{
+	cancel_work_sync(&ctrl->aer_work);
+	kfree(ctrl->aer_log);
+	ctrl->aer_log = NULL;
+}
+
 /**
  * cnvme_aer_start - enable the events and arm the requests
  * @ctrl: the controller, just made LIVE by probe or a reset
@@ -324,6 +327,11 @@ void cnvme_aer_start(struct cnvme_ctrl *ctrl)
 	if (!ctrl->aer_limit)
 		return;
 	clear_bit(CNVME_AER_WARNED, &ctrl->aer_flags);
+	/* Kept until remove: handling an event then needs no allocation. */
+	if (!ctrl->aer_log && cnvme_aer_alloc_log(ctrl)) {
+		cnvme_aer_disarmed(ctrl, "has no log buffer", -ENOMEM);
+		return;
+	}
 	cfg = CNVME_AER_SMART_CRIT |
 	      (ctrl->oaes & (NVME_AEN_CFG_NS_ATTR | NVME_AEN_CFG_FW_ACT));
 	cmd.features.opcode = nvme_admin_set_features;

@@ -405,6 +405,8 @@ struct cnvme_subsys {
  *	with interrupts off
  * @aer_events: completion dword 0 of each event not handled yet
  * @aer_nr_events: entries used in @aer_events
+ * @aer_log: buffer for the log pages the events name, 4 KiB; used only
+ *	by @aer_work
  */
 struct cnvme_ctrl {
 	struct pci_dev *pdev;
@@ -490,6 +492,7 @@ struct cnvme_ctrl {
 	spinlock_t aer_lock;	/* @aer_events, @aer_nr_events; irqs off */
 	u32 aer_events[CNVME_AER_MAX];
 	unsigned int aer_nr_events;
+	void *aer_log;
 };
 
 /* Module parameters (main.c). */
@@ -634,6 +637,7 @@ void cnvme_dbbuf_free(struct cnvme_ctrl *ctrl);
 
 /* aer.c: Asynchronous Event Requests */
 void cnvme_aer_start(struct cnvme_ctrl *ctrl);
+void cnvme_aer_stop(struct cnvme_ctrl *ctrl);
 void cnvme_aer_work(struct work_struct *work);
 
 /* io.c: the submission and completion paths */

@@ -359,11 +359,8 @@ static void cnvme_remove(struct pci_dev *pdev)
 	cnvme_ns_remove_all(ctrl);
 	cnvme_ctrl_dev_del(ctrl);
 	cnvme_ctrl_stop(ctrl);
-	/*
-	 * Nothing completes an event any more, so nothing queues the work
-	 * again; while DELETING it sent no new request and scanned nothing.
-	 */
-	cancel_work_sync(&ctrl->aer_work);
+	/* While DELETING the work sent no request and scanned nothing. */
+	cnvme_aer_stop(ctrl);
 	cnvme_io_queues_free(ctrl);
 	cnvme_admin_exit(ctrl);
 	pci_free_irq_vectors(pdev);
