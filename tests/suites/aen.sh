@@ -177,7 +177,7 @@ reset_nvme1() {
 # cnvme: a SMART/health critical warning raised on controller c0 (QEMU's
 # smart_critical_warning property) gives one warning line per event.
 smart_lines() {
-	dmesg_since | grep -c 'SMART/health event .*critical warning 0x1: available spare below threshold' || true
+	dmesg_since | grep -c 'SMART/health event .*critical warning 0x1 (available spare below threshold)' || true
 }
 
 smart_at_least() { (($(smart_lines) >= $1)); }

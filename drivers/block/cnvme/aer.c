@@ -109,11 +109,21 @@ static void cnvme_aer_ns_changed(struct cnvme_ctrl *ctrl)
 		cnvme_ns_scan(ctrl);
 }
 
+static const char * const cnvme_smart_crit_names[] = {
+	"available spare below threshold",
+	"temperature out of range",
+	"reliability degraded",
+	"media read only",
+	"volatile memory backup failed",
+};
+
 /* SMART/health: one warning per event, naming what the controller reports. */
 static void cnvme_aer_smart(struct cnvme_ctrl *ctrl, u32 result)
 {
 	struct nvme_smart_log *log = ctrl->aer_log;
-	u8 crit;
+	char names[160] = "";
+	size_t len = 0;
+	unsigned int i;
 	int ret;
 
 	memset(log, 0, sizeof(*log));
@@ -123,15 +133,14 @@ static void cnvme_aer_smart(struct cnvme_ctrl *ctrl, u32 result)
 			 CNVME_AER_INFO(result), ret);
 		return;
 	}
-	crit = log->critical_warning;
-	dev_warn(ctrl->dev, "SMART/health event (info %#x): critical warning %#x:%s%s%s%s%s%s\n",
-		 CNVME_AER_INFO(result), crit,
-		 crit & NVME_SMART_CRIT_SPARE ? " available spare below threshold;" : "",
-		 crit & NVME_SMART_CRIT_TEMPERATURE ? " temperature out of range;" : "",
-		 crit & NVME_SMART_CRIT_RELIABILITY ? " reliability degraded;" : "",
-		 crit & NVME_SMART_CRIT_MEDIA ? " media read only;" : "",
-		 crit & NVME_SMART_CRIT_VOLATILE_MEMORY ? " volatile memory backup failed;" : "",
-		 crit ? "" : " none (cleared again)");
+	for (i = 0; i < ARRAY_SIZE(cnvme_smart_crit_names); i++)
+		if (log->critical_warning & BIT(i))
+			len += scnprintf(names + len, sizeof(names) - len,
+					 "%s%s", len ? ", " : "",
+					 cnvme_smart_crit_names[i]);
+	dev_warn(ctrl->dev, "SMART/health event (info %#x): critical warning %#x (%s)\n",
+		 CNVME_AER_INFO(result), log->critical_warning,
+		 len ? names : "none left");
 }
 
 /*
