@@ -310,8 +310,13 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 	ctrl->cntrltype = id->cntrltype;
 	ctrl->lpa = id->lpa;
 	ctrl->oaes = le32_to_cpu(id->oaes);
-	/* AERL is zero based. */
-	ctrl->aer_limit = min_t(unsigned int, id->aerl + 1, CNVME_AER_MAX);
+	/*
+	 * AERL is zero based.  One of the controller's slots is left to a
+	 * user's own Asynchronous Event Request (passthrough), which would
+	 * otherwise fail with AER Limit Exceeded; with AERL 0 there is none
+	 * to spare and cnvme takes the one.
+	 */
+	ctrl->aer_limit = clamp_t(unsigned int, id->aerl, 1, CNVME_AER_MAX);
 	/* Byte or dword aligned SGLs; cnvme uses them for user I/O. */
 	ctrl->sgls = le32_to_cpu(id->sgls) & 0x3;
 	cnvme_init_subnqn(ctrl, id);

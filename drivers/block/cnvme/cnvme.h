@@ -394,8 +394,8 @@ struct cnvme_subsys {
  * @cntrltype: Controller Type (0 on controllers before NVMe 1.4)
  * @lpa: Log Page Attributes
  * @oaes: Optional Asynchronous Events Supported from Identify Controller
- * @aer_limit: Asynchronous Event Requests to keep outstanding, AERL + 1
- *	capped at CNVME_AER_MAX
+ * @aer_limit: Asynchronous Event Requests to keep outstanding: AERL + 1
+ *	less one left to user passthrough, at least 1, at most CNVME_AER_MAX
  * @aer_outstanding: Asynchronous Event Requests allocated and not yet
  *	ended; only &aer_work increments it
  * @aer_flags: CNVME_AER_* bits
