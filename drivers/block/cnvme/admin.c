@@ -81,6 +81,8 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	set->ops = &cnvme_admin_mq_ops;
 	set->nr_hw_queues = 1;
 	set->queue_depth = CNVME_AQ_DEPTH - 1;
+	/* Asynchronous Event Requests always find a tag (aer.c). */
+	set->reserved_tags = CNVME_AER_MAX;
 	set->timeout = cnvme_admin_timeout * HZ;
 	set->numa_node = dev_to_node(ctrl->dev);
 	set->cmd_size = sizeof(struct cnvme_iod);
@@ -307,6 +309,14 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 	ctrl->cmic = id->cmic;
 	ctrl->cntrltype = id->cntrltype;
 	ctrl->lpa = id->lpa;
+	ctrl->oaes = le32_to_cpu(id->oaes);
+	/*
+	 * AERL is zero based.  One of the controller's slots is left to a
+	 * user's own Asynchronous Event Request (passthrough), which would
+	 * otherwise fail with AER Limit Exceeded; with AERL 0 there is none
+	 * to spare and cnvme takes the one.
+	 */
+	ctrl->aer_limit = clamp_t(unsigned int, id->aerl, 1, CNVME_AER_MAX);
 	/* Byte or dword aligned SGLs; cnvme uses them for user I/O. */
 	ctrl->sgls = le32_to_cpu(id->sgls) & 0x3;
 	cnvme_init_subnqn(ctrl, id);

@@ -32,6 +32,13 @@
 #define CNVME_AQ_DEPTH		32
 
 /*
+ * Most Asynchronous Event Requests kept outstanding, whatever AERL allows:
+ * their tags are reserved in the admin tag set, and events are rare
+ * enough that a few cover the time it takes to handle one and re-arm.
+ */
+#define CNVME_AER_MAX		4
+
+/*
  * Command identifier layout: the low bits carry the blk-mq tag, the top
  * bits a per-tag generation count.  A completion whose generation does
  * not match the request's current one is stale or bogus and is ignored.
@@ -219,6 +226,12 @@ enum {
 enum {
 	CNVME_IOD_USER		= BIT(0),	/* passthrough from user space */
 	CNVME_IOD_CANCELLED	= BIT(1),	/* ended by the driver, not the device */
+	CNVME_IOD_AER		= BIT(2),	/* cnvme's own Asynchronous Event Request */
+};
+
+/* Bits of cnvme_ctrl.aer_flags. */
+enum {
+	CNVME_AER_WARNED,	/* a request slot stayed empty; said so once */
 };
 
 /**
@@ -380,6 +393,20 @@ struct cnvme_subsys {
  * @cmic: Controller Multi-Path I/O and Namespace Sharing Capabilities
  * @cntrltype: Controller Type (0 on controllers before NVMe 1.4)
  * @lpa: Log Page Attributes
+ * @oaes: Optional Asynchronous Events Supported from Identify Controller
+ * @aer_limit: Asynchronous Event Requests to keep outstanding: AERL + 1
+ *	less one left to user passthrough, at least 1, at most CNVME_AER_MAX
+ * @aer_outstanding: Asynchronous Event Requests allocated and not yet
+ *	ended; only &aer_work increments it
+ * @aer_flags: CNVME_AER_* bits
+ * @aer_work: handles reported events and re-arms the requests (aer.c)
+ * @aer_lock: protects @aer_events and @aer_nr_events; taken by the
+ *	completion of a request, possibly in hard-irq context, so always
+ *	with interrupts off
+ * @aer_events: completion dword 0 of each event not handled yet
+ * @aer_nr_events: entries used in @aer_events
+ * @aer_log: buffer for the log pages the events name, 4 KiB; used only
+ *	by @aer_work
  */
 struct cnvme_ctrl {
 	struct pci_dev *pdev;
@@ -456,6 +483,16 @@ struct cnvme_ctrl {
 	u8 cmic;
 	u8 cntrltype;
 	u8 lpa;
+	u32 oaes;
+
+	unsigned int aer_limit;
+	atomic_t aer_outstanding;
+	unsigned long aer_flags;
+	struct work_struct aer_work;
+	spinlock_t aer_lock;	/* @aer_events, @aer_nr_events; irqs off */
+	u32 aer_events[CNVME_AER_MAX];
+	unsigned int aer_nr_events;
+	void *aer_log;
 };
 
 /* Module parameters (main.c). */
@@ -598,6 +635,11 @@ void cnvme_io_queues_delete(struct cnvme_ctrl *ctrl);
 void cnvme_io_queues_free(struct cnvme_ctrl *ctrl);
 void cnvme_dbbuf_free(struct cnvme_ctrl *ctrl);
 
+/* aer.c: Asynchronous Event Requests */
+void cnvme_aer_start(struct cnvme_ctrl *ctrl);
+void cnvme_aer_stop(struct cnvme_ctrl *ctrl);
+void cnvme_aer_work(struct work_struct *work);
+
 /* io.c: the submission and completion paths */
 extern const struct blk_mq_ops cnvme_admin_mq_ops;
 extern const struct blk_mq_ops cnvme_mq_ops;
@@ -608,6 +650,8 @@ blk_status_t cnvme_status_to_blk(u16 status);
 
 /* ns.c: namespaces and gendisks */
 int cnvme_ns_scan(struct cnvme_ctrl *ctrl);
+int cnvme_ns_scan_changed(struct cnvme_ctrl *ctrl, const __le32 *nsids,
+			  unsigned int nr);
 void cnvme_ns_remove_all(struct cnvme_ctrl *ctrl);
 void cnvme_ns_mark_dead(struct cnvme_ctrl *ctrl);
 int cnvme_ns_update_nuse(struct cnvme_ns *ns);

@@ -844,6 +844,7 @@ out_put:
 
 /*
  * A command outlived its timeout.  In order:
+ *  - cnvme's Asynchronous Event Requests wait for events: not a timeout;
  *  - during PCI error recovery the error handlers own the device: wait;
  *  - a device that is gone fails the controller at once;
  *  - a live controller reporting a fatal status is reset;
@@ -861,6 +862,14 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 	struct cnvme_ctrl *ctrl = q->ctrl;
 	enum cnvme_ctrl_state state;
 	u32 csts;
+
+	/*
+	 * An Asynchronous Event Request completes only when an event
+	 * happens, which may be never: waiting is not a fault.  A teardown
+	 * cancels it like any other command.
+	 */
+	if (iod->flags & CNVME_IOD_AER)
+		return BLK_EH_RESET_TIMER;
 
 	/* A frozen link reads as all ones too; cnvme_ers_work() may give up. */
 	if (pci_channel_offline(ctrl->pdev) && !READ_ONCE(ctrl->ers_abandoned))

@@ -205,6 +205,9 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_LIST_HEAD(&ctrl->subsys_entry);
 	INIT_WORK(&ctrl->reset_work, cnvme_reset_work);
 	INIT_DELAYED_WORK(&ctrl->ers_work, cnvme_ers_work);
+	INIT_WORK(&ctrl->aer_work, cnvme_aer_work);
+	spin_lock_init(&ctrl->aer_lock);
+	atomic_set(&ctrl->aer_outstanding, 0);
 	atomic_set(&ctrl->aborts, 0);
 	/* From here on put_device() frees the controller. */
 	cnvme_ctrl_dev_init(ctrl);
@@ -298,6 +301,8 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 	/* For slot_reset, which restores it; every reset saves it again. */
 	pci_save_state(pdev);
+	/* Events from here on: a reset or remove may now cancel them. */
+	cnvme_aer_start(ctrl);
 
 	dev_info(ctrl->dev, "%s%d: %s, fw %s, NVMe %u.%u, %u/%u/%u default/read/poll queues of %u entries, %u vector%s%s\n",
 		 cnvme_names->ctrl, ctrl->instance, ctrl->model,
@@ -354,6 +359,8 @@ static void cnvme_remove(struct pci_dev *pdev)
 	cnvme_ns_remove_all(ctrl);
 	cnvme_ctrl_dev_del(ctrl);
 	cnvme_ctrl_stop(ctrl);
+	/* While DELETING the work sent no request and scanned nothing. */
+	cnvme_aer_stop(ctrl);
 	cnvme_io_queues_free(ctrl);
 	cnvme_admin_exit(ctrl);
 	pci_free_irq_vectors(pdev);

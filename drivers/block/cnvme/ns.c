@@ -366,10 +366,59 @@ int cnvme_ns_scan(struct cnvme_ctrl *ctrl)
 	ret = cnvme_ns_scan_list(ctrl);
 	if (ret)
 		goto out_unlock;
-	/* Membership changes only here and in remove, under scan_lock. */
+	/*
+	 * Membership changes only in the scans and in remove, under
+	 * scan_lock.
+	 */
 	list_for_each_entry_safe(ns, next, &ctrl->namespaces, list)
 		if (ns->scan_gen != ctrl->scan_gen)
 			cnvme_ns_remove(ctrl, ns);
+out_unlock:
+	mutex_unlock(&ctrl->scan_lock);
+	return ret;
+}
+
+/**
+ * cnvme_ns_scan_changed - look again at the namespaces the controller named
+ * @ctrl: the controller
+ * @nsids: namespace identifiers, from the Changed Namespace List
+ * @nr: entries in @nsids; a zero entry ends the list early
+ *
+ * The targeted form of cnvme_ns_scan(), for a Namespace Attribute Changed
+ * event: each listed namespace that is active gets its disk added,
+ * resized or replaced, each listed one that is no longer active loses its
+ * disk, and the disks of the others are not touched, so their I/O goes
+ * on undisturbed.  The same rules and locking as cnvme_ns_scan().
+ *
+ * Return: 0 or a negative errno; after an error the caller should fall
+ * back to a full scan.
+ */
+int cnvme_ns_scan_changed(struct cnvme_ctrl *ctrl, const __le32 *nsids,
+			  unsigned int nr)
+{
+	enum cnvme_ctrl_state state;
+	struct cnvme_ns *ns;
+	unsigned int i;
+	int ret = 0;
+
+	mutex_lock(&ctrl->scan_lock);
+	state = READ_ONCE(ctrl->state);
+	if (state != CNVME_CTRL_NEW && state != CNVME_CTRL_LIVE)
+		goto out_unlock;
+	/* A new generation marks which of the listed ones are still active. */
+	ctrl->scan_gen++;
+	for (i = 0; i < nr; i++) {
+		u32 nsid = le32_to_cpu(nsids[i]);
+
+		if (!nsid)
+			break;
+		ret = cnvme_ns_validate(ctrl, nsid);
+		if (ret)
+			break;
+		ns = cnvme_ns_find(ctrl, nsid);
+		if (ns && ns->scan_gen != ctrl->scan_gen)
+			cnvme_ns_remove(ctrl, ns);
+	}
 out_unlock:
 	mutex_unlock(&ctrl->scan_lock);
 	return ret;

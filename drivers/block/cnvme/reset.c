@@ -262,7 +262,13 @@ void cnvme_reset_work(struct work_struct *work)
 		cnvme_ctrl_fail(ctrl);
 		return;
 	}
-	/* As the stock driver: tell udev, and look at the namespaces again. */
+	/*
+	 * The reset cancelled the Asynchronous Event Requests and forgot
+	 * their configuration: arm them again before the scan, so that a
+	 * change during the scan is reported.  As the stock driver: tell
+	 * udev, and look at the namespaces again.
+	 */
+	cnvme_aer_start(ctrl);
 	cnvme_ctrl_connected_uevent(ctrl);
 	cnvme_ns_scan(ctrl);
 }
