@@ -461,8 +461,8 @@ static inline blk_status_t cnvme_setup_cmd(struct cnvme_ctrl *ctrl,
 }
 
 /* Everything before the SQ copy: build, map, number and start @rq. */
-static inline blk_status_t cnvme_prep_rq(struct cnvme_queue *q,
-					 struct request *rq)
+static __always_inline blk_status_t cnvme_prep_rq(struct cnvme_queue *q,
+						  struct request *rq)
 {
 	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
 	blk_status_t ret;
@@ -525,7 +525,8 @@ static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
 }
 
 /* Copy a prepared batch for one queue and ring its doorbell once. */
-static void cnvme_submit_batch(struct cnvme_queue *q, struct rq_list *batch)
+static __always_inline void cnvme_submit_batch(struct cnvme_queue *q,
+					       struct rq_list *batch)
 {
 	struct request *rq;
 
@@ -691,8 +692,8 @@ bogus:
  * Consume every new completion entry.  The caller owns the CQ: it is the
  * queue's interrupt handler, or the handler is known not to run.
  */
-static inline int cnvme_process_cq(struct cnvme_queue *q,
-				   struct io_comp_batch *iob)
+static __always_inline int cnvme_process_cq(struct cnvme_queue *q,
+					    struct io_comp_batch *iob)
 {
 	int found = 0;
 
