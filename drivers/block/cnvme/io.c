@@ -131,10 +131,10 @@ static inline __le64 *cnvme_list_page(struct cnvme_ctrl *ctrl,
  * fails the request instead of corrupting memory.
  */
 static noinline blk_status_t cnvme_setup_prp_list(struct cnvme_ctrl *ctrl,
-						 struct request *rq,
-						 struct cnvme_iod *iod,
-						 struct scatterlist *sg,
-						 dma_addr_t dma, u32 seg_len)
+						  struct request *rq,
+						  struct cnvme_iod *iod,
+						  struct scatterlist *sg,
+						  dma_addr_t dma, u32 seg_len)
 {
 	const u32 page = CNVME_CTRL_PAGE_SIZE;
 	u32 length = blk_rq_payload_bytes(rq);
