@@ -28,6 +28,7 @@ DRIVERS = ["stock", "cnvme", "null_blk"]
 VARIANTS = ["cnvme-threaded"]
 CONFIGS = [
     ("rr4k-qd1", "4k randread QD1"),
+    ("rr4k-qd32", "4k randread QD32"),
     ("rr4k-qd128", "4k randread QD128"),
     ("rr4k-qd1-poll", "4k randread QD1 polled"),
     ("rr4k-qd128-poll", "4k randread QD128 polled"),
