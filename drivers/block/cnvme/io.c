@@ -772,7 +772,7 @@ irqreturn_t cnvme_irq_check(int irq, void *data)
 	if (unlikely(!test_bit(CNVME_Q_LIVE, &q->flags)))
 		return IRQ_NONE;
 	/* The thread is wrapping the ring right now: let it look again. */
-	if (unlikely(head >= q->depth))
+	if (head >= q->depth)
 		return IRQ_WAKE_THREAD;
 	if ((le16_to_cpu(READ_ONCE(q->cqes[head].status)) & 1) !=
 	    READ_ONCE(q->cq_phase))
