@@ -22,7 +22,9 @@
 #   ROUNDS=5 RUNTIME=3 RAMP=1    wall-clock rounds and seconds per fio run
 #   REPS=3 NUMBER_IOS="2000 12000"  instruction-count repetitions and sizes
 #   BENCH_BOOTS="wall insns"     which boots to run (report only: "")
-#   BENCH_DRIVERS="stock cnvme null_blk"
+#   BENCH_DRIVERS="stock cnvme null_blk"  (also cnvme-threaded: cnvme with
+#                                use_threaded_interrupts=1, reported
+#                                against cnvme)
 #   BENCH_CONFIGS="..."          subset of the wall-clock configurations
 #   PROFILE=1                    per-function profile in the insns boot
 #   ICOUNT=shift=0               -icount of the insns boot (ICOUNT= for none:
@@ -97,7 +99,7 @@ build_tool "$TOOLS/mark" "$LAB_ROOT/tools/bench/mark.c" -static
 # (built from "git archive REV" in build/tools/bench/src-REV).
 MODULE=$LAB_ROOT/drivers/block/cnvme/cnvme.ko
 CNVME_DESC=none
-if [[ " $BENCH_DRIVERS " == *" cnvme "* ]]; then
+if [[ " $BENCH_DRIVERS " == *" cnvme "* || " $BENCH_DRIVERS " == *" cnvme-threaded "* ]]; then
 	src=$LAB_ROOT
 	if [[ -n $CNVME_REV ]]; then
 		rev=$(git -C "$LAB_ROOT" rev-parse --short "$CNVME_REV^{commit}") ||

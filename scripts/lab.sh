@@ -134,6 +134,9 @@ for f in "$LAB_ROOT/tests/guest/"*.py; do
 	[[ -f $f ]] && cp "$f" "$SHARE/guest/"
 done
 cp "$LAB_ROOT/tests/suites/"*.sh "$SHARE/suites/"
+# The bench suite runs the benchmark's own smoke check and guest library.
+mkdir -p "$SHARE/bench"
+cp "$LAB_ROOT/tools/bench/smoke.sh" "$LAB_ROOT/tools/bench/guest-lib.sh" "$SHARE/bench/"
 [[ $DRIVER == cnvme ]] && cp "$MODULE" "$SHARE/cnvme.ko"
 # Material the image lacks, named on the suite's "# lab-extras:" line.  A
 # missing one is not fatal here: the suite's own checks fail and say so.

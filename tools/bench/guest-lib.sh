@@ -7,7 +7,9 @@
 # benchmark's configurations and count the driver's interrupts.
 #
 # Drivers: stock (Debian's nvme), cnvme (cnvme.ko from $CNVME_KO),
-# null_blk (the kernel's null block device, the ceiling).
+# null_blk (the kernel's null block device, the ceiling), and
+# cnvme-threaded (the same cnvme.ko with use_threaded_interrupts=1, to
+# compare the interrupt modes; only when BENCH_DRIVERS names it).
 #
 # Inputs (environment): CNVME_KO, NCTRL (NVMe controllers the VM has,
 # default 1), RUNTIME and RAMP (seconds per timed fio run), SCHED (I/O
@@ -30,7 +32,7 @@ say() { echo "bench: $*"; }
 drv_modref() {
 	case $1 in
 	stock) echo nvme ;;
-	cnvme) echo "$CNVME_KO" ;;
+	cnvme | cnvme-threaded) echo "$CNVME_KO" ;;
 	null_blk) echo null_blk ;;
 	*) return 1 ;;
 	esac
@@ -39,7 +41,7 @@ drv_modref() {
 drv_module() {
 	case $1 in
 	stock) echo nvme ;;
-	cnvme) echo cnvme ;;
+	cnvme | cnvme-threaded) echo cnvme ;;
 	null_blk) echo null_blk ;;
 	*) return 1 ;;
 	esac
@@ -85,6 +87,7 @@ drv_load() {
 	case $drv in
 	stock) modprobe nvme "${args[@]}" ;;
 	cnvme) insmod "$CNVME_KO" "${args[@]}" ;;
+	cnvme-threaded) insmod "$CNVME_KO" use_threaded_interrupts=1 "${args[@]}" ;;
 	# irqmode=1: completions in softirq context, the setting of the NOTES'
 	# baseline; a queue as deep as the NVMe drivers' (1023 tags).
 	null_blk) modprobe null_blk queue_mode=2 irqmode=1 gb=4 bs=512 \

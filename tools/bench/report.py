@@ -24,8 +24,11 @@ import subprocess
 import sys
 
 DRIVERS = ["stock", "cnvme", "null_blk"]
+# Variants of cnvme a bench may add to BENCH_DRIVERS, reported against cnvme.
+VARIANTS = ["cnvme-threaded"]
 CONFIGS = [
     ("rr4k-qd1", "4k randread QD1"),
+    ("rr4k-qd32", "4k randread QD32"),
     ("rr4k-qd128", "4k randread QD128"),
     ("rr4k-qd1-poll", "4k randread QD1 polled"),
     ("rr4k-qd128-poll", "4k randread QD128 polled"),
@@ -45,6 +48,7 @@ DRIVER_MODULES = {
     "stock": {"nvme", "nvme_core", "nvme_auth"},
     "cnvme": {"cnvme"},
     "null_blk": {"null_blk"},
+    "cnvme-threaded": {"cnvme"},
 }
 
 
@@ -106,7 +110,7 @@ def wall(outdir):
     res = {}
     for cfg, title in CONFIGS:
         entry = {"title": title, "drivers": {}}
-        for drv in DRIVERS:
+        for drv in DRIVERS + VARIANTS:
             vals = iops.get((drv, cfg))
             if vals:
                 s = stats([vals[k] for k in sorted(vals)])
@@ -119,6 +123,16 @@ def wall(outdir):
             paired = [cn[k] / st[k] for k in sorted(st) if k in cn]
             entry["ratio_cnvme_stock"] = statistics.median(cn.values()) / statistics.median(st.values())
             entry["ratio_per_round"] = {"min": min(paired), "max": max(paired), "values": paired}
+        for var in VARIANTS:
+            vr = iops.get((var, cfg))
+            if vr and cn:
+                paired = [vr[k] / cn[k] for k in sorted(cn) if k in vr]
+                entry["ratio_%s_cnvme" % var] = {
+                    "median": statistics.median(vr.values()) / statistics.median(cn.values()),
+                    "min": min(paired),
+                    "max": max(paired),
+                    "values": paired,
+                }
         if entry["drivers"]:
             res[cfg] = entry
     return res
@@ -236,7 +250,7 @@ def insns(outdir):
     res = {}
     for cfg, title in INSN_CONFIGS:
         entry = {"title": title, "drivers": {}}
-        for drv in DRIVERS:
+        for drv in DRIVERS + VARIANTS:
             per = collections.defaultdict(list)
             reps = sorted({k[0] for k in counts if k[1] == drv and k[2] == cfg}, key=int)
             for rep in reps:
@@ -279,7 +293,7 @@ def insns(outdir):
         _, prof = parse_plugin_log(log, want)
         prof_res = {}
         for cfg, _t in INSN_CONFIGS:
-            for drv in DRIVERS:
+            for drv in DRIVERS + VARIANTS:
                 keys = sorted(k for k in prof_seq if k[1] == drv and k[2] == cfg)
                 if len(keys) < 2:
                     continue
@@ -406,10 +420,56 @@ def table_insns(ins):
     return out
 
 
+def table_variants(w, ins):
+    """cnvme's variants (VARIANTS) against cnvme itself, where measured."""
+    out = []
+    for var in VARIANTS:
+        rows = []
+        for cfg, title in CONFIGS:
+            e = w.get(cfg, {})
+            s, r = e.get("drivers", {}).get(var), e.get("ratio_%s_cnvme" % var)
+            if s and "median" in s and r:
+                rows.append(
+                    "  wall  %-26s %s [%s-%s] IOPS, %s/cnvme %.2f [per round %.2f-%.2f], %s irq/IO"
+                    % (
+                        title,
+                        fmt_k(s["median"]),
+                        fmt_k(s["min"]),
+                        fmt_k(s["max"]),
+                        var,
+                        r["median"],
+                        r["min"],
+                        r["max"],
+                        "%.2f" % s["irqs_per_io"] if s.get("irqs_per_io") is not None else "-",
+                    )
+                )
+        for cfg, title in INSN_CONFIGS:
+            e = (ins or {}).get(cfg, {})
+            s, c = e.get("drivers", {}).get(var), e.get("drivers", {}).get("cnvme")
+            if s:
+                rows.append(
+                    "  insns %-26s %.0f [%.0f-%.0f] per I/O, %s/cnvme %s, %.2f irq/IO"
+                    % (
+                        title,
+                        s["best"],
+                        s["min"],
+                        s["max"],
+                        var,
+                        "%.3f (%+.0f)" % (s["best"] / c["best"], s["best"] - c["best"]) if c else "n/a",
+                        s.get("msix_irqs") or 0.0,
+                    )
+                )
+        if rows:
+            out.append("%s (median [min-max]) against cnvme:" % var)
+            out += rows
+            out.append("")
+    return out
+
+
 def profile_text(prof):
     out = []
     for cfg, title in INSN_CONFIGS:
-        for drv in DRIVERS:
+        for drv in DRIVERS + VARIANTS:
             p = prof.get((drv, cfg))
             if not p:
                 continue
@@ -542,6 +602,7 @@ def main():
         )
         lines += table_insns(ins)
         lines.append("")
+    lines += table_variants(w, ins)
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(outdir, "report.txt"), "w") as f:

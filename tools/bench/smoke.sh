@@ -57,10 +57,14 @@ check() {
 
 # run_cfg CONFIG: the configuration runs and completes I/O.
 run_cfg() {
-	local out=$TMP/$1.json irqs ios
+	local out=$TMP/$1.json irqs ios sums
 	local iops
 	irqs=$(run_timed "$1" "$out") || return 1
-	read -r iops ios < <(fio_sums "$out")
+	# The bench reads the same JSON: it must parse and hold numbers.
+	sums=$(fio_sums "$out") || { echo "$1: cannot parse fio's JSON output"; return 1; }
+	read -r iops ios <<<"$sums"
+	[[ $iops =~ ^[0-9]+$ && $ios =~ ^[0-9]+$ && $irqs =~ ^[0-9]+$ ]] ||
+		{ echo "$1: unparsable results '$sums' / '$irqs'"; return 1; }
 	echo "$1: $iops IOPS, $ios I/Os, $irqs I/O-queue interrupts"
 	((ios > 0)) || { echo "$1: no I/O completed"; return 1; }
 	echo "$irqs" >"$TMP/$1.irqs"

@@ -503,6 +503,7 @@ extern unsigned int cnvme_shutdown_timeout;
 extern unsigned int cnvme_write_queues;
 extern unsigned int cnvme_poll_queues;
 extern unsigned int cnvme_max_retries;
+extern unsigned int cnvme_use_threaded_interrupts;
 
 /* main.c */
 extern bool cnvme_private_names;
@@ -644,6 +645,7 @@ void cnvme_aer_work(struct work_struct *work);
 extern const struct blk_mq_ops cnvme_admin_mq_ops;
 extern const struct blk_mq_ops cnvme_mq_ops;
 irqreturn_t cnvme_irq(int irq, void *data);
+irqreturn_t cnvme_irq_check(int irq, void *data);
 int cnvme_q_reap(struct cnvme_queue *q);
 void cnvme_cancel_all(struct cnvme_ctrl *ctrl, bool requeue);
 blk_status_t cnvme_status_to_blk(u16 status);

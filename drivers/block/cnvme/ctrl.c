@@ -380,7 +380,10 @@ void cnvme_q_init(struct cnvme_queue *q, u16 vector, bool polled)
  * @q: the queue, with its vector chosen
  *
  * Vectors are requested shared: with a single vector the admin queue and
- * the only I/O queue use the same one.
+ * the only I/O queue use the same one.  With use_threaded_interrupts the
+ * hard handler only checks for a new entry and the CQ is processed in the
+ * vector's irq thread; every queue uses the same mode, so the sharers of a
+ * vector always agree on it.
  *
  * Return: 0 or a negative errno.
  */
@@ -390,6 +393,10 @@ int cnvme_q_request_irq(struct cnvme_queue *q)
 
 	if (test_bit(CNVME_Q_POLLED, &q->flags))
 		return 0;
+	if (cnvme_use_threaded_interrupts)
+		return pci_request_irq(ctrl->pdev, q->cq_vector, cnvme_irq_check,
+				       cnvme_irq, q, "cnvme%dq%u",
+				       ctrl->instance, q->qid);
 	return pci_request_irq(ctrl->pdev, q->cq_vector, cnvme_irq, NULL, q,
 			       "cnvme%dq%u", ctrl->instance, q->qid);
 }

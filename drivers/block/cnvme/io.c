@@ -56,8 +56,8 @@ blk_status_t cnvme_status_to_blk(u16 status)
 
 /* ---- submission queue ------------------------------------------------ */
 
-static inline void cnvme_sq_copy(struct cnvme_queue *q,
-				 const struct nvme_command *cmd)
+static __always_inline void cnvme_sq_copy(struct cnvme_queue *q,
+					  const struct nvme_command *cmd)
 {
 	lockdep_assert_held(&q->sq_lock);
 	memcpy(&q->sq_cmds[q->sq_tail], cmd, sizeof(*cmd));
@@ -130,10 +130,11 @@ static inline __le64 *cnvme_list_page(struct cnvme_ctrl *ctrl,
  * every segment but the last ends on one; anything else is a bug that
  * fails the request instead of corrupting memory.
  */
-static blk_status_t cnvme_setup_prps(struct cnvme_ctrl *ctrl,
-				     struct request *rq, struct cnvme_iod *iod,
-				     struct scatterlist *sg, dma_addr_t dma,
-				     u32 seg_len)
+static noinline blk_status_t cnvme_setup_prp_list(struct cnvme_ctrl *ctrl,
+						  struct request *rq,
+						  struct cnvme_iod *iod,
+						  struct scatterlist *sg,
+						  dma_addr_t dma, u32 seg_len)
 {
 	const u32 page = CNVME_CTRL_PAGE_SIZE;
 	u32 length = blk_rq_payload_bytes(rq);
@@ -206,6 +207,30 @@ bad_sgl:
 			    "unaligned DMA segment in a %u-byte request (%u segments)\n",
 			    blk_rq_payload_bytes(rq), blk_rq_nr_phys_segments(rq));
 	return BLK_STS_IOERR;
+}
+
+/*
+ * The common case inline: a transfer within one DMA segment that touches
+ * at most two controller pages needs PRP1 and PRP2 only (PRP2 is then the
+ * second page itself, not a list).  Everything else goes through the list
+ * builder above.
+ */
+static __always_inline blk_status_t cnvme_setup_prps(struct cnvme_ctrl *ctrl,
+						     struct request *rq,
+						     struct cnvme_iod *iod,
+						     struct scatterlist *sg,
+						     dma_addr_t dma, u32 seg_len)
+{
+	const u32 page = CNVME_CTRL_PAGE_SIZE;
+	u32 first = page - (dma & (page - 1));
+	u32 length = blk_rq_payload_bytes(rq);
+
+	if (length > seg_len || length > first + page)
+		return cnvme_setup_prp_list(ctrl, rq, iod, sg, dma, seg_len);
+	iod->cmd.common.dptr.prp1 = cpu_to_le64(dma);
+	iod->cmd.common.dptr.prp2 = length > first ? cpu_to_le64(dma + first) : 0;
+	iod->nr_list_pages = 0;
+	return BLK_STS_OK;
 }
 
 static inline void cnvme_sgl_set(struct nvme_sgl_desc *d, dma_addr_t addr,
@@ -436,8 +461,8 @@ static inline blk_status_t cnvme_setup_cmd(struct cnvme_ctrl *ctrl,
 }
 
 /* Everything before the SQ copy: build, map, number and start @rq. */
-static inline blk_status_t cnvme_prep_rq(struct cnvme_queue *q,
-					 struct request *rq)
+static __always_inline blk_status_t cnvme_prep_rq(struct cnvme_queue *q,
+						  struct request *rq)
 {
 	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
 	blk_status_t ret;
@@ -500,7 +525,8 @@ static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
 }
 
 /* Copy a prepared batch for one queue and ring its doorbell once. */
-static void cnvme_submit_batch(struct cnvme_queue *q, struct rq_list *batch)
+static __always_inline void cnvme_submit_batch(struct cnvme_queue *q,
+					       struct rq_list *batch)
 {
 	struct request *rq;
 
@@ -666,8 +692,8 @@ bogus:
  * Consume every new completion entry.  The caller owns the CQ: it is the
  * queue's interrupt handler, or the handler is known not to run.
  */
-static inline int cnvme_process_cq(struct cnvme_queue *q,
-				   struct io_comp_batch *iob)
+static __always_inline int cnvme_process_cq(struct cnvme_queue *q,
+					    struct io_comp_batch *iob)
 {
 	int found = 0;
 
@@ -703,8 +729,11 @@ static inline int cnvme_process_cq(struct cnvme_queue *q,
  * @irq: the interrupt number
  * @data: the struct cnvme_queue
  *
- * Completions are handled right here in hard-irq context: each is a few
- * loads and a blk-mq call, cheaper than waking a thread.
+ * By default completions are handled right here in hard-irq context:
+ * each is a few loads and a blk-mq call, cheaper than waking a thread
+ * (Documentation/benchmarks.md has the measurement).  With
+ * use_threaded_interrupts=1 this is the queue's irq thread instead, woken
+ * by cnvme_irq_check().
  *
  * Return: IRQ_HANDLED if any completion was consumed.
  */
@@ -720,6 +749,35 @@ irqreturn_t cnvme_irq(int irq, void *data)
 	if (!rq_list_empty(&iob.req_list))
 		iob.complete(&iob);
 	return IRQ_HANDLED;
+}
+
+/**
+ * cnvme_irq_check - hard-irq half of the threaded interrupt mode
+ * @irq: the interrupt number
+ * @data: the struct cnvme_queue
+ *
+ * With use_threaded_interrupts=1 only this runs in hard-irq context: it
+ * looks at the phase tag of the next CQ entry and wakes the thread, which
+ * runs cnvme_irq().  The thread owns the CQ; this only reads, so a stale
+ * head or phase costs at most a spurious wake-up, and a completion the
+ * thread is about to consume was posted before its final look.
+ *
+ * Return: IRQ_WAKE_THREAD if the CQ holds a new entry, else IRQ_NONE.
+ */
+irqreturn_t cnvme_irq_check(int irq, void *data)
+{
+	struct cnvme_queue *q = data;
+	u16 head = READ_ONCE(q->cq_head);
+
+	if (unlikely(!test_bit(CNVME_Q_LIVE, &q->flags)))
+		return IRQ_NONE;
+	/* The thread is wrapping the ring right now: let it look again. */
+	if (head >= q->depth)
+		return IRQ_WAKE_THREAD;
+	if ((le16_to_cpu(READ_ONCE(q->cqes[head].status)) & 1) !=
+	    READ_ONCE(q->cq_phase))
+		return IRQ_NONE;
+	return IRQ_WAKE_THREAD;
 }
 
 /*

@@ -46,6 +46,17 @@ static int cnvme_param_set_retries(const char *val,
 	return param_set_uint_minmax(val, kp, 0, 100);
 }
 
+static int cnvme_param_set_bool01(const char *val,
+				  const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, 1);
+}
+
+static const struct kernel_param_ops cnvme_bool01_ops = {
+	.set = cnvme_param_set_bool01,
+	.get = param_get_uint,
+};
+
 static const struct kernel_param_ops cnvme_depth_ops = {
 	.set = cnvme_param_set_depth,
 	.get = param_get_uint,
@@ -100,6 +111,12 @@ unsigned int cnvme_max_retries = 5;
 module_param_cb(max_retries, &cnvme_retries_ops, &cnvme_max_retries, 0444);
 MODULE_PARM_DESC(max_retries,
 		 "times a failed I/O command is sent again, 0-100 (default 5)");
+
+unsigned int cnvme_use_threaded_interrupts;
+module_param_cb(use_threaded_interrupts, &cnvme_bool01_ops,
+		&cnvme_use_threaded_interrupts, 0444);
+MODULE_PARM_DESC(use_threaded_interrupts,
+		 "1: process completions in each vector's irq thread, with only a check in hard-irq context; 0: all in hard-irq context (default 0, the faster here)");
 
 bool cnvme_private_names;
 module_param_named(private_names, cnvme_private_names, bool, 0444);
