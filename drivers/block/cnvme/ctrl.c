@@ -316,7 +316,7 @@ int cnvme_cmb_enable(struct cnvme_ctrl *ctrl)
  * CMB at all, if not.
  */
 static bool cnvme_cmb_locate(struct cnvme_ctrl *ctrl, u64 need,
-			    resource_size_t *start, u64 *bus)
+			     resource_size_t *start, u64 *bus)
 {
 	struct pci_dev *pdev = ctrl->pdev;
 	u32 cmbsz = readl(ctrl->bar + NVME_REG_CMBSZ);

@@ -108,7 +108,7 @@ static inline void cnvme_sq_ring(struct cnvme_queue *q)
 	if (q->sq_tail == q->last_sq_tail)
 		return;
 	if (q->sq_io)
-		wmb();
+		wmb();	/* CMB entries out of the WC buffers first */
 	if (cnvme_dbbuf_need_mmio(q->dbbuf_sq_db, q->dbbuf_sq_ei, q->sq_tail))
 		writel(q->sq_tail, q->q_db);
 	q->last_sq_tail = q->sq_tail;
@@ -364,7 +364,7 @@ out:
 		return ret;
 	}
 	/* What the tests read to tell which path block I/O took. */
-	if (!(iod->flags & CNVME_IOD_USER)) {
+	if (!blk_rq_is_passthrough(rq)) {
 		if (sgl)
 			this_cpu_inc(ctrl->stats->block_sgl);
 		else

@@ -7,6 +7,7 @@
  */
 #include <linux/debugfs.h>
 #include <linux/idr.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
 #include <linux/interrupt.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -211,15 +212,19 @@ static int cnvme_io_maps_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(cnvme_io_maps);
 
-/* cmb: where the I/O SQs are, one line per queue, and the CMB's state. */
+/*
+ * cmb: the CMB part holding I/O SQs, CMBMSC as read from the controller,
+ * and where each I/O SQ is.
+ */
 static int cnvme_cmb_show(struct seq_file *m, void *unused)
 {
 	struct cnvme_ctrl *ctrl = m->private;
 	unsigned int qid;
 
+	/* The register as the controller holds it, not what cnvme wrote. */
 	seq_printf(m, "cmb_bus %#llx\ncmb_bytes %llu\ncmbmsc %#llx\n",
 		   ctrl->cmb ? ctrl->cmb_bus : 0, (u64)ctrl->cmb_len,
-		   ctrl->cmbmsc);
+		   lo_hi_readq(ctrl->bar + NVME_REG_CMBMSC));
 	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
 		struct cnvme_queue *q = &ctrl->queues[qid];
 
