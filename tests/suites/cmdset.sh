@@ -1,12 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 600
+# lab-timeout: 900
 #
 # cmdset: the NVM commands beyond read and write -- discard (Dataset
 # Management, several ranges per request), Write Zeroes, flush and FUA
 # exactly when the controller has a volatile write cache -- seen from the
 # block layer and by reading the data back; ext4 with online discard and
-# fstrim; xfs mkfs/mount/repair.
+# fstrim; xfs mkfs/mount/repair.  Then the two ways of describing data:
+# the same fio verify jobs with sgl_threshold=0 (PRPs only) and
+# sgl_threshold=1 (SGLs only), and, on the cmb profile, with the I/O
+# submission queues in the controller memory buffer and without
+# (use_cmb_sqes=0), across a controller reset too.  Which path the driver
+# took is read from cnvme's debugfs (io_maps, cmb) and from the
+# controller's own CMBMSC register; the stock driver has no such
+# counters, so those points are recorded only for cnvme.
 
 # The helpers below run through check "$@", which shellcheck cannot see.
 # shellcheck disable=SC2317
@@ -187,6 +194,113 @@ xfs_discard() {
 	xfs_repair -n "/dev/$1" || fail "xfs_repair -n found problems"
 }
 
+# The controller's debugfs directory (cnvme only).
+dbg_dir() {
+	local pci
+	pci=$(first_nvme_pci) || return 1
+	echo "/sys/kernel/debug/cnvme/${pci##*/}"
+}
+
+# dbg_field FILE KEY: the value after KEY in a debugfs file of cnvme.
+dbg_field() {
+	local f
+	f=$(dbg_dir)/$1
+	[[ -r $f ]] || fail "no $f" || return 1
+	awk -v k="$2" '$1 == k { print $2; found = 1 } END { exit !found }' "$f" ||
+		fail "no '$2' in $f"
+}
+
+# reload PARAM=VALUE...: the driver again with other parameters; the
+# profile's disks must come back.
+reload() {
+	drv_unload || return 1
+	drv_load "$@" || return 1
+	wait_disks 30 || return 1
+	P=${DISK[0]:-}
+	echo "loaded with: $*; disk $P"
+}
+
+# The verify jobs every data path must pass: mixed sizes at 512-byte
+# buffer offsets (first segment not page aligned), large multi-segment
+# requests, and two queues at once.
+map_verify() { # DISK LBS
+	fio_verify "$1" --rw=randwrite --bsrange="$2-256k" --mem_align=512 		--iodepth=16 --offset=0 --size=32m || return 1
+	fio_verify "$1" --rw=write --bs=1m --mem_align=512 --iodepth=4 		--offset=64m --size=32m || return 1
+	fio_verify "$1" --rw=randwrite --bs=16k --iodepth=16 --numjobs=2 		--cpus_allowed=0-1 --cpus_allowed_policy=split 		--offset=128m --offset_increment=16m --size=8m
+}
+
+# Counters of io_maps before and after map_verify: every block I/O
+# command of the run went out the way WANT (sgl or prp) says, and none
+# the other way, since the driver loaded.
+map_path() { # WANT DISK LBS
+	local want=$1 other sgls b0 b1 o1
+	other=$([[ $want == sgl ]] && echo prp || echo sgl)
+	sgls=$(dbg_field io_maps sgls_supported) || return 1
+	[[ $want == prp || $sgls != 0 ]] || fail "controller reports no SGL support (SGLS $sgls)" || return 1
+	b0=$(dbg_field io_maps "block_$want") || return 1
+	map_verify "$2" "$3" || return 1
+	b1=$(dbg_field io_maps "block_$want") || return 1
+	o1=$(dbg_field io_maps "block_$other") || return 1
+	echo "block I/O commands: $want $b0 -> $b1, $other $o1 (SGLS $sgls)"
+	((b1 - b0 >= 100)) || fail "only $((b1 - b0)) $want commands during the verify jobs" || return 1
+	((o1 == 0)) || fail "$o1 block I/O command(s) used ${other^^}s"
+}
+
+# The same verify jobs without the counters (the stock driver).
+map_verify_only() { map_verify "$@"; }
+
+# BAR of the first controller holding ADDR (hex), from sysfs.
+addr_in_bar() { # ADDR
+	local pci a=$(($1)) start end i=0
+	pci=$(first_nvme_pci) || return 1
+	while read -r start end _; do
+		if ((start != 0 && a >= start && a <= end)); then
+			echo "BAR$i"
+			return 0
+		fi
+		i=$((i + 1))
+	done <"$pci/resource"
+	fail "address $1 is in no BAR of ${pci##*/}"
+}
+
+# SQs in the CMB: every I/O SQ listed as "cmb" at an address inside a BAR
+# of the controller other than the register BAR, and the controller's
+# CMBMSC has the memory space enabled (CRE, CMSE) at the CMB's base.
+sqs_in_cmb() {
+	local dir bus msc bar n=0 sq where addr
+	dir=$(dbg_dir) || return 1
+	cat "$dir/cmb"
+	bus=$(dbg_field cmb cmb_bus) || return 1
+	msc=$(dbg_field cmb cmbmsc) || return 1
+	((bus != 0)) || fail "no CMB mapped for SQs" || return 1
+	((((msc & 3) == 3) && ((msc & ~0xfff) == bus))) ||
+		fail "CMBMSC $msc does not enable the CMB at $bus" || return 1
+	while read -r sq where addr; do
+		[[ $where == cmb ]] || fail "$sq is in $where memory" || return 1
+		bar=$(addr_in_bar "$addr") || return 1
+		[[ $bar != BAR0 ]] || fail "$sq at $addr is in the register BAR" || return 1
+		n=$((n + 1))
+	done < <(grep '^sq' "$dir/cmb")
+	((n > 0)) || fail "no I/O SQ listed" || return 1
+	echo "$n I/O SQs in the CMB"
+	dmesg_since | grep -q 'submission queues in the controller memory buffer' ||
+		fail "no kernel log line about SQs in the CMB"
+}
+
+# use_cmb_sqes=0: every SQ in host memory, the CMB memory space off.
+sqs_in_host() {
+	local dir msc n=0 sq where
+	dir=$(dbg_dir) || return 1
+	cat "$dir/cmb"
+	msc=$(dbg_field cmb cmbmsc) || return 1
+	(((msc & 2) == 0)) || fail "CMBMSC $msc has the CMB memory space enabled" || return 1
+	while read -r sq where _; do
+		[[ $where == host ]] || fail "$sq is in $where memory" || return 1
+		n=$((n + 1))
+	done < <(grep '^sq' "$dir/cmb")
+	((n > 0)) || fail "no I/O SQ listed"
+}
+
 ktap_begin
 
 check load_driver drv_load
@@ -200,6 +314,46 @@ check write_zeroes_read_zeroes write_zeroes "$P"
 check flush_fua_match_write_cache flush_and_fua "$P" "$CACHE"
 check ext4_online_discard_fstrim ext4_discard "$P"
 check xfs_multirange_discard xfs_discard "$P"
+
+LBS=$(expect_field 0 3)
+# cnvme_only NAME COMMAND...: a point that reads cnvme's debugfs.
+cnvme_only() {
+	if [[ $DRIVER == cnvme ]]; then
+		check "$@"
+	else
+		echo "# $1: not checked, the stock driver has no such counters"
+	fi
+}
+
+# The default load: on the cmb profile its SQs must be in the CMB.
+if [[ $PROFILE == cmb ]]; then
+	cnvme_only cmb_sqs_in_cmb sqs_in_cmb
+fi
+
+check reload_sgl_threshold_0 reload sgl_threshold=0
+if [[ $DRIVER == cnvme ]]; then
+	check prp_only_verify map_path prp "$P" "$LBS"
+else
+	check prp_only_verify map_verify_only "$P" "$LBS"
+fi
+check reload_sgl_threshold_1 reload sgl_threshold=1
+if [[ $DRIVER == cnvme ]]; then
+	check sgl_only_verify map_path sgl "$P" "$LBS"
+else
+	check sgl_only_verify map_verify_only "$P" "$LBS"
+fi
+
+if [[ $PROFILE == cmb ]]; then
+	# SGLs and CMB SQs together, then across a controller reset.
+	cnvme_only cmb_sqs_with_sgls sqs_in_cmb
+	check cmb_reset ctrl_reset
+	check cmb_verify_after_reset map_verify "$P" "$LBS"
+	cnvme_only cmb_sqs_after_reset sqs_in_cmb
+	check reload_no_cmb_sqes reload use_cmb_sqes=0
+	cnvme_only cmb_sqs_in_host sqs_in_host
+	check no_cmb_verify map_verify "$P" "$LBS"
+fi
+
 check unload_driver drv_unload
 check kernel_log_clean dmesg_clean
 ktap_end

@@ -317,7 +317,7 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 	 * to spare and cnvme takes the one.
 	 */
 	ctrl->aer_limit = clamp_t(unsigned int, id->aerl, 1, CNVME_AER_MAX);
-	/* Byte or dword aligned SGLs; cnvme uses them for user I/O. */
+	/* Byte or dword aligned SGLs (io.c keeps data dword aligned). */
 	ctrl->sgls = le32_to_cpu(id->sgls) & 0x3;
 	cnvme_init_subnqn(ctrl, id);
 
@@ -796,12 +796,19 @@ int cnvme_io_queues_create(struct cnvme_ctrl *ctrl)
 		 ctrl->io_queues[HCTX_TYPE_READ];
 	ctrl->io_queues[HCTX_TYPE_POLL] = nr_poll;
 	cnvme_dbbuf_init(ctrl);
+	cnvme_cmb_map_sqs(ctrl, nr_irq + nr_poll);
 
 	for (qid = 1; qid <= nr_irq + nr_poll; qid++) {
 		bool polled = qid > nr_irq;
 
 		vector = ctrl->nr_vecs > 1 ? qid : 0;
 		ret = cnvme_io_queue_up(ctrl, qid, vector, polled);
+		if (ret && qid == 1 && ctrl->cmb) {
+			/* The first SQ in the CMB failed: host memory works. */
+			dev_warn(ctrl->dev, "I/O SQ in the CMB refused, moving the SQs to host memory\n");
+			cnvme_cmb_unmap(ctrl);
+			ret = cnvme_io_queue_up(ctrl, qid, vector, polled);
+		}
 		if (ret)
 			goto out_down;
 		ctrl->nr_io_queues = qid;
@@ -845,6 +852,12 @@ int cnvme_io_queues_recreate(struct cnvme_ctrl *ctrl)
 	}
 	/* The reset forgot the doorbell buffer: configure it again. */
 	cnvme_dbbuf_init(ctrl);
+	/* The SQs keep their place in the CMB; its address may be forgotten. */
+	ret = cnvme_cmb_enable(ctrl);
+	if (ret) {
+		dev_err(ctrl->dev, "controller refused the CMB base address again\n");
+		return ret;
+	}
 
 	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
 		struct cnvme_queue *q = &ctrl->queues[qid];
@@ -899,4 +912,5 @@ void cnvme_io_queues_free(struct cnvme_ctrl *ctrl)
 	ctrl->nr_io_queues = 0;
 	memset(ctrl->io_queues, 0, sizeof(ctrl->io_queues));
 	cnvme_dbbuf_free(ctrl);
+	cnvme_cmb_unmap(ctrl);
 }

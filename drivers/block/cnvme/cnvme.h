@@ -62,6 +62,9 @@
 #define CNVME_PRPS_PER_PAGE	(CNVME_CTRL_PAGE_SIZE / sizeof(__le64))
 #define CNVME_MAX_LIST_PAGES	3
 
+/* SGL descriptors in one list page: 256, twice CNVME_MAX_SEGS. */
+#define CNVME_SGLS_PER_PAGE	(CNVME_CTRL_PAGE_SIZE / sizeof(struct nvme_sgl_desc))
+
 /* Minors of each character device region: as many as the stock driver. */
 #define CNVME_MINORS		BIT(MINORBITS)
 
@@ -125,7 +128,10 @@ enum {
  * struct cnvme_queue - one submission/completion queue pair
  * @sq_lock: serialises @sq_tail, @last_sq_tail and writes to @sq_cmds and
  *	the SQ tail doorbell; held only for the copy and the doorbell write.
- * @sq_cmds: submission queue entries (host memory, coherent DMA)
+ * @sq_cmds: submission queue entries in host memory (coherent DMA), or
+ *	NULL when the SQ is in the controller memory buffer
+ * @sq_io: submission queue entries in the controller memory buffer, or
+ *	NULL when the SQ is in host memory
  * @sq_tail: next free SQ slot
  * @last_sq_tail: SQ tail last written to the doorbell
  * @q_db: SQ tail doorbell; the CQ head doorbell follows at @db_stride
@@ -142,7 +148,7 @@ enum {
  *	interrupt handler to own its CQ)
  * @ctrl: owning controller
  * @flags: CNVME_Q_* bits
- * @sq_dma_addr: bus address of @sq_cmds
+ * @sq_dma_addr: bus address of @sq_cmds or @sq_io
  * @cq_dma_addr: bus address of @cqes
  * @depth: number of entries in each of the two rings
  * @qid: queue identifier, 0 for the admin queue
@@ -155,6 +161,7 @@ enum {
 struct cnvme_queue {
 	spinlock_t sq_lock;	/* SQ tail, SQ entries, SQ doorbell */
 	struct nvme_command *sq_cmds;
+	void __iomem *sq_io;
 	u16 sq_tail;
 	u16 last_sq_tail;
 	u32 __iomem *q_db;
@@ -313,6 +320,19 @@ struct cnvme_subsys {
 };
 
 /**
+ * struct cnvme_map_stats - how block I/O data was described to the device
+ * @block_sgl: block I/O commands sent with an SGL
+ * @block_prp: block I/O commands sent with PRPs
+ *
+ * Per CPU, so counting costs the hot path one unlocked increment; read
+ * through debugfs only, by the tests that check sgl_threshold.
+ */
+struct cnvme_map_stats {
+	u64 block_sgl;
+	u64 block_prp;
+};
+
+/**
  * struct cnvme_ctrl - one NVMe controller (one PCI function)
  * @pdev: the PCI device
  * @dev: &pdev->dev, for logging and DMA
@@ -362,14 +382,24 @@ struct cnvme_subsys {
  * @admin_q: request queue for admin commands issued by the driver
  * @tagset: tag set shared by the namespaces' request queues
  * @tagset_ready: @tagset has been allocated
- * @prp_pool: DMA pool of PRP list pages
+ * @prp_pool: DMA pool of PRP and SGL list pages
+ * @stats: per-CPU counters of how block I/O was mapped (debugfs)
+ * @debugfs: the controller's debugfs directory, or NULL
+ * @cmb: the part of the controller memory buffer holding I/O SQs, mapped
+ *	write-combining; NULL when the SQs are in host memory
+ * @cmb_bus: bus address of @cmb, as the controller sees it
+ * @cmb_len: length of the @cmb mapping
+ * @cmb_sq_stride: bytes of the CMB given to each I/O SQ (page aligned)
+ * @cmbmsc: CMBMSC value that enables the CMB at @cmb_bus (0 for a
+ *	controller without CAP.CMBS, whose CMB needs no enabling)
  * @ns_lock: protects @namespaces
  * @namespaces: list of struct cnvme_ns
  * @scan_lock: serialises namespace scans
  * @scan_gen: generation of the namespace scan, see cnvme_ns_scan()
  * @effects: Commands Supported and Effects log; zero where the controller
  *	does not report one, plus the effects cnvme knows
- * @sgls: the controller takes SGLs for I/O commands
+ * @sgls: SGL support of I/O commands, SGLS bits 1:0 (0 none, 1 any
+ *	alignment, 2 dword aligned)
  * @id_nn: Number of Namespaces from Identify Controller
  * @max_hw_sectors: transfer limit in 512-byte sectors
  * @shutdown_timeout: how long CC.SHN may take, in jiffies
@@ -452,6 +482,13 @@ struct cnvme_ctrl {
 	struct blk_mq_tag_set tagset;
 	bool tagset_ready;
 	struct dma_pool *prp_pool;
+	struct cnvme_map_stats __percpu *stats;
+	struct dentry *debugfs;
+	void __iomem *cmb;
+	u64 cmb_bus;
+	resource_size_t cmb_len;
+	u32 cmb_sq_stride;
+	u64 cmbmsc;
 
 	struct mutex ns_lock;	/* @namespaces membership */
 	struct list_head namespaces;
@@ -504,6 +541,8 @@ extern unsigned int cnvme_write_queues;
 extern unsigned int cnvme_poll_queues;
 extern unsigned int cnvme_max_retries;
 extern unsigned int cnvme_use_threaded_interrupts;
+extern unsigned int cnvme_sgl_threshold;
+extern bool cnvme_use_cmb_sqes;
 
 /* main.c */
 extern bool cnvme_private_names;
@@ -551,6 +590,9 @@ int cnvme_q_request_irq(struct cnvme_queue *q);
 void cnvme_q_free_irq(struct cnvme_queue *q);
 void cnvme_q_suspend(struct cnvme_queue *q);
 void cnvme_q_poll(struct cnvme_queue *q);
+void cnvme_cmb_map_sqs(struct cnvme_ctrl *ctrl, unsigned int nr_queues);
+int cnvme_cmb_enable(struct cnvme_ctrl *ctrl);
+void cnvme_cmb_unmap(struct cnvme_ctrl *ctrl);
 
 /* reset.c: controller reset, failure and power transitions */
 

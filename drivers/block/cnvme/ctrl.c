@@ -14,6 +14,13 @@
 /* Registers up to and including the admin doorbells. */
 #define CNVME_REG_MAP_MIN	(NVME_REG_DBS + 0x1000)
 
+/* CMB Status (NVMe 1.4), which <linux/nvme.h> does not name. */
+#define CNVME_REG_CMBSTS	0x0058
+#define CNVME_CMBSTS_CBAI	BIT(0)	/* CMBMSC.CBA was refused */
+
+/* The largest CMBSZ.SZU the specification defines: 64 GiB units. */
+#define CNVME_CMBSZ_SZU_MAX	6
+
 /* For each state, the states it may be entered from. */
 static const u8 cnvme_state_from[] = {
 	[CNVME_CTRL_NEW]	= 0,
@@ -275,10 +282,173 @@ int cnvme_ctrl_shutdown(struct cnvme_ctrl *ctrl)
 }
 
 /**
+ * cnvme_cmb_enable - point the controller's CMB at the address cnvme uses
+ * @ctrl: the controller
+ *
+ * A controller with CAP.CMBS (NVMe 1.4) accepts SQ addresses inside its
+ * CMB only while CMBMSC enables the CMB memory space at a controller base
+ * address.  Probe programs it when it maps the CMB, and every reset does
+ * again before the I/O SQs are created, whether or not the reset cleared
+ * it.  A no-op without SQs in the CMB or on an older CMB that needs no
+ * enabling.
+ *
+ * Return: 0, or -EIO if the controller refused the base address.
+ */
+int cnvme_cmb_enable(struct cnvme_ctrl *ctrl)
+{
+	if (!ctrl->cmb || !ctrl->cmbmsc)
+		return 0;
+	/*
+	 * Upper half first: CRE and CMSE sit in the lower half, and a
+	 * controller may act on CMBMSC as soon as that one is written.
+	 */
+	writel(upper_32_bits(ctrl->cmbmsc), ctrl->bar + NVME_REG_CMBMSC + 4);
+	writel(lower_32_bits(ctrl->cmbmsc), ctrl->bar + NVME_REG_CMBMSC);
+	if (readl(ctrl->bar + CNVME_REG_CMBSTS) & CNVME_CMBSTS_CBAI)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * Where the CMB is, from CMBLOC and CMBSZ once the CMB registers are
+ * enabled.  Return: true with @start (CPU physical) and @bus set if the
+ * CMB can hold @need bytes of SQs; false, after saying why if there is a
+ * CMB at all, if not.
+ */
+static bool cnvme_cmb_locate(struct cnvme_ctrl *ctrl, u64 need,
+			     resource_size_t *start, u64 *bus)
+{
+	struct pci_dev *pdev = ctrl->pdev;
+	u32 cmbsz = readl(ctrl->bar + NVME_REG_CMBSZ);
+	u32 cmbloc = readl(ctrl->bar + NVME_REG_CMBLOC);
+	u32 szu = (cmbsz >> NVME_CMBSZ_SZU_SHIFT) & NVME_CMBSZ_SZU_MASK;
+	unsigned int bir = NVME_CMB_BIR(cmbloc);
+	u64 unit, size, offset, bar_len;
+
+	/* No CMB at all is the common case and not worth a line. */
+	if (!cmbsz || cmbsz == ~0U)
+		return false;
+	if (!(cmbsz & NVME_CMBSZ_SQS)) {
+		dev_info(ctrl->dev, "the CMB cannot hold submission queues, they stay in host memory\n");
+		return false;
+	}
+	if (szu > CNVME_CMBSZ_SZU_MAX || bir > PCI_STD_RESOURCE_END ||
+	    !(pci_resource_flags(pdev, bir) & IORESOURCE_MEM)) {
+		dev_warn(ctrl->dev, "CMB registers are invalid (CMBSZ %#x, CMBLOC %#x), SQs stay in host memory\n",
+			 cmbsz, cmbloc);
+		return false;
+	}
+	unit = 1ULL << (12 + 4 * szu);
+	size = unit * ((cmbsz >> NVME_CMBSZ_SZ_SHIFT) & NVME_CMBSZ_SZ_MASK);
+	offset = unit * NVME_CMB_OFST(cmbloc);
+	bar_len = pci_resource_len(pdev, bir);
+	if (offset > bar_len || size > bar_len - offset) {
+		dev_warn(ctrl->dev, "CMB of %llu bytes at offset %#llx lies outside BAR%u, SQs stay in host memory\n",
+			 size, offset, bir);
+		return false;
+	}
+	if (need > size) {
+		dev_info(ctrl->dev, "CMB of %llu KiB is too small for the I/O SQs (%llu KiB), they stay in host memory\n",
+			 size >> 10, need >> 10);
+		return false;
+	}
+	*start = pci_resource_start(pdev, bir) + offset;
+	*bus = pci_bus_address(pdev, bir) + offset;
+	return true;
+}
+
+/**
+ * cnvme_cmb_map_sqs - place the I/O submission queues in the CMB
+ * @ctrl: the controller, enabled, with no I/O queues yet
+ * @nr_queues: I/O queues about to be created
+ *
+ * With use_cmb_sqes set and a controller memory buffer that supports SQs
+ * and holds all of them, maps that part of the CMB write-combining and,
+ * on an NVMe 1.4 CMB, enables its memory space at the matching bus
+ * address.  cnvme_q_alloc() then carves the I/O SQs out of it.  The
+ * controller fetches commands from its own memory instead of reading
+ * host memory over the link; the admin SQ stays in host memory.
+ *
+ * Anything that keeps the SQs out of the CMB leaves them in host memory,
+ * which always works: a controller that has a CMB gets one log line
+ * saying why, one without says nothing.  &cnvme_ctrl.cmb tells the
+ * outcome.
+ */
+void cnvme_cmb_map_sqs(struct cnvme_ctrl *ctrl, unsigned int nr_queues)
+{
+	bool cmbs = NVME_CAP_CMBS(ctrl->cap);
+	u32 stride = round_up(ctrl->q_depth * sizeof(struct nvme_command),
+			      CNVME_CTRL_PAGE_SIZE);
+	u64 need = (u64)nr_queues * stride;
+	resource_size_t start;
+	u64 bus;
+
+	if (!cnvme_use_cmb_sqes)
+		return;
+	/* An NVMe 1.4 CMB shows CMBLOC and CMBSZ only once CRE is set. */
+	if (cmbs)
+		writel(NVME_CMBMSC_CRE, ctrl->bar + NVME_REG_CMBMSC);
+	if (!cnvme_cmb_locate(ctrl, need, &start, &bus))
+		goto out_disable;
+
+	/* Page aligned: an SQ must start on a controller page. */
+	if (bus & (CNVME_CTRL_PAGE_SIZE - 1)) {
+		dev_warn(ctrl->dev, "CMB bus address %#llx is not page aligned, SQs stay in host memory\n",
+			 bus);
+		goto out_disable;
+	}
+	ctrl->cmb = ioremap_wc(start, need);
+	if (!ctrl->cmb) {
+		dev_warn(ctrl->dev, "cannot map %llu KiB of the CMB, SQs stay in host memory\n",
+			 need >> 10);
+		goto out_disable;
+	}
+	ctrl->cmb_bus = bus;
+	ctrl->cmb_len = need;
+	ctrl->cmb_sq_stride = stride;
+	ctrl->cmbmsc = cmbs ? bus | NVME_CMBMSC_CRE | NVME_CMBMSC_CMSE : 0;
+	if (cnvme_cmb_enable(ctrl)) {
+		dev_warn(ctrl->dev, "controller refused CMB base address %#llx, SQs stay in host memory\n",
+			 bus);
+		cnvme_cmb_unmap(ctrl);
+		return;
+	}
+	dev_info(ctrl->dev, "%u I/O submission queues in the controller memory buffer at %#llx (%llu KiB)\n",
+		 nr_queues, bus, need >> 10);
+	return;
+
+out_disable:
+	if (cmbs)
+		writel(0, ctrl->bar + NVME_REG_CMBMSC);
+}
+
+/**
+ * cnvme_cmb_unmap - give the CMB back
+ * @ctrl: the controller, whose I/O SQs are freed or were never in the CMB
+ *
+ * Disables the CMB memory space of an NVMe 1.4 CMB again, leaving the
+ * controller as probe found it.
+ */
+void cnvme_cmb_unmap(struct cnvme_ctrl *ctrl)
+{
+	if (!ctrl->cmb)
+		return;
+	if (ctrl->cmbmsc)
+		writel(0, ctrl->bar + NVME_REG_CMBMSC);
+	iounmap(ctrl->cmb);
+	ctrl->cmb = NULL;
+	ctrl->cmb_len = 0;
+	ctrl->cmbmsc = 0;
+}
+
+/**
  * cnvme_q_alloc - allocate the rings of one queue pair
  * @ctrl: the controller
  * @qid: queue identifier
  * @depth: entries per ring
+ *
+ * An I/O SQ takes its slot of the CMB when cnvme_cmb_map_sqs() mapped
+ * one, else host memory like the CQ.
  *
  * Return: 0 or -ENOMEM.
  */
@@ -290,10 +460,18 @@ int cnvme_q_alloc(struct cnvme_ctrl *ctrl, u16 qid, u32 depth)
 				     &q->cq_dma_addr, GFP_KERNEL);
 	if (!q->cqes)
 		return -ENOMEM;
-	q->sq_cmds = dma_alloc_coherent(ctrl->dev, depth * sizeof(*q->sq_cmds),
-					&q->sq_dma_addr, GFP_KERNEL);
-	if (!q->sq_cmds)
-		goto out_free_cq;
+	if (qid && ctrl->cmb) {
+		u32 off = (qid - 1) * ctrl->cmb_sq_stride;
+
+		q->sq_io = ctrl->cmb + off;
+		q->sq_dma_addr = ctrl->cmb_bus + off;
+	} else {
+		q->sq_cmds = dma_alloc_coherent(ctrl->dev,
+						depth * sizeof(*q->sq_cmds),
+						&q->sq_dma_addr, GFP_KERNEL);
+		if (!q->sq_cmds)
+			goto out_free_cq;
+	}
 
 	spin_lock_init(&q->sq_lock);
 	spin_lock_init(&q->cq_poll_lock);
@@ -322,11 +500,13 @@ void cnvme_q_free(struct cnvme_ctrl *ctrl, u16 qid)
 
 	if (!q->cqes)
 		return;
-	dma_free_coherent(ctrl->dev, q->depth * sizeof(*q->sq_cmds),
-			  q->sq_cmds, q->sq_dma_addr);
+	if (q->sq_cmds)
+		dma_free_coherent(ctrl->dev, q->depth * sizeof(*q->sq_cmds),
+				  q->sq_cmds, q->sq_dma_addr);
 	dma_free_coherent(ctrl->dev, q->depth * sizeof(*q->cqes), q->cqes,
 			  q->cq_dma_addr);
 	q->sq_cmds = NULL;
+	q->sq_io = NULL;
 	q->cqes = NULL;
 }
 

@@ -5,7 +5,9 @@
  * Probe and remove mirror each other: every resource probe acquires has
  * one unwind label, and remove releases the same resources in reverse.
  */
+#include <linux/debugfs.h>
 #include <linux/idr.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
 #include <linux/interrupt.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -72,6 +74,21 @@ static const struct kernel_param_ops cnvme_shutdown_ops = {
 	.get = param_get_uint,
 };
 
+/*
+ * Up to the largest transfer cnvme issues: any larger threshold would
+ * mean "never" just as 0 does.
+ */
+static int cnvme_param_set_sgl_threshold(const char *val,
+					 const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, 1U << CNVME_MAX_XFER_SHIFT);
+}
+
+static const struct kernel_param_ops cnvme_sgl_threshold_ops = {
+	.set = cnvme_param_set_sgl_threshold,
+	.get = param_get_uint,
+};
+
 static const struct kernel_param_ops cnvme_retries_ops = {
 	.set = cnvme_param_set_retries,
 	.get = param_get_uint,
@@ -117,6 +134,16 @@ module_param_cb(use_threaded_interrupts, &cnvme_bool01_ops,
 		&cnvme_use_threaded_interrupts, 0444);
 MODULE_PARM_DESC(use_threaded_interrupts,
 		 "1: process completions in each vector's irq thread, with only a check in hard-irq context; 0: all in hard-irq context (default 0, the faster here)");
+unsigned int cnvme_sgl_threshold = SZ_32K;
+module_param_cb(sgl_threshold, &cnvme_sgl_threshold_ops, &cnvme_sgl_threshold,
+		0444);
+MODULE_PARM_DESC(sgl_threshold,
+		 "use SGLs for block I/O whose average segment is at least this many bytes, when the controller supports SGLs; 0 = never, up to 4194304 (default 32768)");
+
+bool cnvme_use_cmb_sqes = true;
+module_param_named(use_cmb_sqes, cnvme_use_cmb_sqes, bool, 0444);
+MODULE_PARM_DESC(use_cmb_sqes,
+		 "put the I/O submission queues in the controller memory buffer when it supports them and has room (default Y)");
 
 bool cnvme_private_names;
 module_param_named(private_names, cnvme_private_names, bool, 0444);
@@ -125,6 +152,9 @@ MODULE_PARM_DESC(private_names,
 
 /* Resets, and unbinding dead controllers; WQ_MEM_RECLAIM: writeback waits. */
 struct workqueue_struct *cnvme_wq;
+
+/* cnvme/ in debugfs, one directory per controller (by PCI name) below. */
+static struct dentry *cnvme_debugfs_root;
 
 static struct pci_driver cnvme_driver;
 
@@ -174,6 +204,61 @@ void cnvme_ctrl_request_unbind(struct cnvme_ctrl *ctrl)
 	INIT_WORK(&u->work, cnvme_unbind_work);
 	u->pdev = pci_dev_get(ctrl->pdev);
 	queue_work(cnvme_wq, &u->work);
+}
+
+/*
+ * io_maps: how many block I/O commands went out with an SGL and how many
+ * with PRPs, so that a test can tell which path sgl_threshold chose.
+ */
+static int cnvme_io_maps_show(struct seq_file *m, void *unused)
+{
+	struct cnvme_ctrl *ctrl = m->private;
+	u64 sgl = 0, prp = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct cnvme_map_stats *st = per_cpu_ptr(ctrl->stats, cpu);
+
+		sgl += READ_ONCE(st->block_sgl);
+		prp += READ_ONCE(st->block_prp);
+	}
+	seq_printf(m, "sgls_supported %u\nblock_sgl %llu\nblock_prp %llu\n",
+		   ctrl->sgls, sgl, prp);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(cnvme_io_maps);
+
+/*
+ * cmb: the CMB part holding I/O SQs, CMBMSC as read from the controller,
+ * and where each I/O SQ is.
+ */
+static int cnvme_cmb_show(struct seq_file *m, void *unused)
+{
+	struct cnvme_ctrl *ctrl = m->private;
+	unsigned int qid;
+
+	/* The register as the controller holds it, not what cnvme wrote. */
+	seq_printf(m, "cmb_bus %#llx\ncmb_bytes %llu\ncmbmsc %#llx\n",
+		   ctrl->cmb ? ctrl->cmb_bus : 0, (u64)ctrl->cmb_len,
+		   lo_hi_readq(ctrl->bar + NVME_REG_CMBMSC));
+	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
+		struct cnvme_queue *q = &ctrl->queues[qid];
+
+		seq_printf(m, "sq%u %s %#llx\n", qid, q->sq_io ? "cmb" : "host",
+			   (u64)q->sq_dma_addr);
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(cnvme_cmb);
+
+/* Debugfs is a debugging aid: failing to create it is not an error. */
+static void cnvme_debugfs_add(struct cnvme_ctrl *ctrl)
+{
+	ctrl->debugfs = debugfs_create_dir(dev_name(ctrl->dev),
+					   cnvme_debugfs_root);
+	debugfs_create_file("io_maps", 0400, ctrl->debugfs, ctrl,
+			    &cnvme_io_maps_fops);
+	debugfs_create_file("cmb", 0400, ctrl->debugfs, ctrl, &cnvme_cmb_fops);
 }
 
 static int cnvme_check_cap(struct cnvme_ctrl *ctrl)
@@ -232,6 +317,12 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ctrl->queues = kcalloc_node(cnvme_max_io_queues() + 1,
 				    sizeof(*ctrl->queues), GFP_KERNEL, node);
 	if (!ctrl->queues) {
+		ret = -ENOMEM;
+		goto out_put_ctrl;
+	}
+	/* Freed with the controller, like the queues. */
+	ctrl->stats = alloc_percpu(struct cnvme_map_stats);
+	if (!ctrl->stats) {
 		ret = -ENOMEM;
 		goto out_put_ctrl;
 	}
@@ -300,6 +391,7 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto out_stop_ctrl;
 	pci_set_drvdata(pdev, ctrl);
+	cnvme_debugfs_add(ctrl);
 
 	/* The disks are children of nvme<instance>: it comes first. */
 	ret = cnvme_ctrl_dev_add(ctrl);
@@ -321,14 +413,15 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	/* Events from here on: a reset or remove may now cancel them. */
 	cnvme_aer_start(ctrl);
 
-	dev_info(ctrl->dev, "%s%d: %s, fw %s, NVMe %u.%u, %u/%u/%u default/read/poll queues of %u entries, %u vector%s%s\n",
+	dev_info(ctrl->dev, "%s%d: %s, fw %s, NVMe %u.%u, %u/%u/%u default/read/poll queues of %u entries, %u vector%s%s%s\n",
 		 cnvme_names->ctrl, ctrl->instance, ctrl->model,
 		 ctrl->firmware_rev, NVME_MAJOR(ctrl->vs), NVME_MINOR(ctrl->vs),
 		 ctrl->io_queues[HCTX_TYPE_DEFAULT],
 		 ctrl->io_queues[HCTX_TYPE_READ],
 		 ctrl->io_queues[HCTX_TYPE_POLL], ctrl->q_depth,
 		 ctrl->nr_vecs, ctrl->nr_vecs == 1 ? "" : "s",
-		 ctrl->dbbuf_dbs ? ", shadow doorbells" : "");
+		 ctrl->dbbuf_dbs ? ", shadow doorbells" : "",
+		 ctrl->cmb ? ", SQs in the CMB" : "");
 	cnvme_ctrl_connected_uevent(ctrl);
 	return 0;
 
@@ -336,6 +429,7 @@ out_remove_ns:
 	cnvme_ns_remove_all(ctrl);
 	cnvme_ctrl_dev_del(ctrl);
 out_clear_drvdata:
+	debugfs_remove_recursive(ctrl->debugfs);
 	pci_set_drvdata(pdev, NULL);
 out_stop_ctrl:
 	/* Deletes whatever I/O queues exist; a no-op for those that do not. */
@@ -375,6 +469,8 @@ static void cnvme_remove(struct pci_dev *pdev)
 
 	cnvme_ns_remove_all(ctrl);
 	cnvme_ctrl_dev_del(ctrl);
+	/* Its files look at the queues: gone before they are. */
+	debugfs_remove_recursive(ctrl->debugfs);
 	cnvme_ctrl_stop(ctrl);
 	/* While DELETING the work sent no request and scanned nothing. */
 	cnvme_aer_stop(ctrl);
@@ -526,13 +622,13 @@ static int __init cnvme_init(void)
 					  CNVME_CTRL_PAGE_SHIFT)),
 				  CNVME_PRPS_PER_PAGE - 1) >
 		     CNVME_MAX_LIST_PAGES);
-	/* A user command's SGL segment list fits one list page. */
-	BUILD_BUG_ON(CNVME_MAX_SEGS * sizeof(struct nvme_sgl_desc) >
-		     CNVME_CTRL_PAGE_SIZE);
+	/* A request's SGL segment list fits one list page, never chained. */
+	BUILD_BUG_ON(CNVME_MAX_SEGS > CNVME_SGLS_PER_PAGE);
 
 	cnvme_wq = alloc_workqueue("cnvme", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!cnvme_wq)
 		return -ENOMEM;
+	cnvme_debugfs_root = debugfs_create_dir(CNVME_NAME, NULL);
 	ret = cnvme_sysfs_init();
 	if (ret)
 		goto out_wq;
@@ -549,6 +645,7 @@ out_chardev:
 out_sysfs:
 	cnvme_sysfs_exit();
 out_wq:
+	debugfs_remove_recursive(cnvme_debugfs_root);
 	destroy_workqueue(cnvme_wq);
 	return ret;
 }
@@ -560,6 +657,7 @@ static void __exit cnvme_exit(void)
 	destroy_workqueue(cnvme_wq);
 	cnvme_chardev_exit();
 	cnvme_sysfs_exit();
+	debugfs_remove_recursive(cnvme_debugfs_root);
 }
 
 module_init(cnvme_init);

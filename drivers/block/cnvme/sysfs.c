@@ -518,6 +518,7 @@ static void cnvme_ctrl_release(struct device *dev)
 		blk_put_queue(ctrl->admin_q);
 	kfree(ctrl->effects);
 	kfree(ctrl->queues);
+	free_percpu(ctrl->stats);
 	pci_dev_put(ctrl->pdev);
 	kfree(ctrl);
 }
