@@ -23,27 +23,7 @@ PACKAGES=(qemu-system-x86 gcc libc6-dev make gnuplot-nox dpkg-dev xz-utils)
 export DEBIAN_FRONTEND=noninteractive
 [[ $(id -u) -eq 0 ]] || die "run as root (apt-get)"
 
-installed() {
-	[[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
-}
-
-apt_updated=
-apt_update() {
-	[[ -n $apt_updated ]] && return 0
-	log "apt-get update"
-	apt-get update -qq
-	apt_updated=1
-}
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-	installed "$p" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	apt_update
-	log "installing: ${missing[*]}"
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+lab_install "${PACKAGES[@]}"
 
 # The plugin must be built against the header of the QEMU that loads it:
 # key the cache on the installed package version.
@@ -54,7 +34,7 @@ if [[ -f $HDIR/qemu-plugin.h ]]; then
 	exit 0
 fi
 
-lab_ensure_deb_src && apt_updated=
+lab_ensure_deb_src || true
 
 # The source package's version is the binary's without a binNMU suffix.
 SVER=$(dpkg-query -W -f='${source:Version}' qemu-system-x86)
@@ -62,7 +42,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnvme-qemu-src.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fetch() { (cd "$tmp" && apt-get source -qq --download-only "qemu=$SVER") >&2; }
 if ! fetch; then
-	apt_update
+	lab_apt_update
 	fetch || die "apt-get source --download-only qemu=$SVER failed"
 fi
 orig=$(compgen -G "$tmp/qemu_*.orig.tar.*" | head -n 1) || die "no orig tarball fetched"

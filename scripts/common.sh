@@ -11,6 +11,36 @@ LAB_OUT=$LAB_ROOT/out
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# lab_install PACKAGE...: apt-get install those not installed yet (apt's
+# chatter on stderr: some callers print a result on stdout).  The package
+# lists are updated once per script, and again after
+# lab_ensure_deb_src added an entry.
+LAB_APT_UPDATED=
+lab_installed() {
+	[[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
+}
+lab_apt_update() {
+	[[ -n $LAB_APT_UPDATED ]] && return 0
+	log "apt-get update"
+	apt-get update -qq >&2
+	LAB_APT_UPDATED=1
+}
+lab_install() {
+	local p missing=()
+
+	for p in "$@"; do
+		lab_installed "$p" || missing+=("$p")
+	done
+	if ((${#missing[@]} == 0)); then
+		log "host packages: all $# present"
+		return 0
+	fi
+	lab_apt_update
+	log "installing: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
 # The kernel version the lab boots: whatever linux-headers-6.12-amd64
 # currently depends on, so an archive update moves the lab with it.
 lab_kver() {
@@ -48,7 +78,7 @@ lab_guest_dir() { printf '%s/guest/%s\n' "$LAB_BUILD" "$(lab_guest_hash "$1")"; 
 # lab_ensure_deb_src: "apt-get source" needs a deb-src entry, which a
 # fresh Debian install lacks.  Add a deb-src twin of the main archive's
 # entry unless some source entry exists.  Returns 0 when it added one (the
-# package lists then need an "apt-get update"), 1 when one was there.
+# next lab_apt_update then runs again), 1 when one was there.
 lab_ensure_deb_src() {
 	local list=/etc/apt/sources.list.d/cnvme-deb-src.sources
 	local src=/etc/apt/sources.list.d/debian.sources
@@ -64,5 +94,6 @@ lab_ensure_deb_src() {
 	grep -q '^Types: deb-src' "$list.tmp" || die "no main archive entry in $src"
 	mv "$list.tmp" "$list"
 	log "added $list"
+	LAB_APT_UPDATED=
 	return 0
 }

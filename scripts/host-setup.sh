@@ -21,29 +21,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 [[ $(id -u) -eq 0 ]] || die "run as root (apt-get, debootstrap)"
 
-apt_updated=
-apt_update() {
-	[[ -n $apt_updated ]] && return 0
-	log "apt-get update"
-	apt-get update -qq
-	apt_updated=1
-}
-
-installed() {
-	[[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
-}
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-	installed "$p" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	apt_update
-	log "installing: ${missing[*]}"
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
-	log "host packages: all ${#PACKAGES[@]} present"
-fi
+lab_install "${PACKAGES[@]}"
 
 KVER=$(lab_kver) || die "cannot derive the kernel version from linux-headers-6.12-amd64"
 KDIR=$(lab_kernel_dir "$KVER")
@@ -60,7 +38,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnvme-kernel.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fetch() { (cd "$tmp" && apt-get download -qq "linux-image-$KVER") 2>/dev/null; }
 if ! fetch; then
-	apt_update
+	lab_apt_update
 	fetch || die "apt-get download linux-image-$KVER failed"
 fi
 deb=$(echo "$tmp"/linux-image-*.deb)

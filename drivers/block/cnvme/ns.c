@@ -339,6 +339,26 @@ out_free:
 	return ret > 0 ? -EIO : ret;
 }
 
+/*
+ * Both scans: take scan_lock and start a new scan generation, which the
+ * namespaces found active get, so whatever keeps an older one is gone.
+ * False, with the lock released, while the controller is resetting,
+ * being removed or dead: there is nothing to scan then.
+ */
+static bool cnvme_ns_scan_begin(struct cnvme_ctrl *ctrl)
+{
+	enum cnvme_ctrl_state state;
+
+	mutex_lock(&ctrl->scan_lock);
+	state = READ_ONCE(ctrl->state);
+	if (state != CNVME_CTRL_NEW && state != CNVME_CTRL_LIVE) {
+		mutex_unlock(&ctrl->scan_lock);
+		return false;
+	}
+	ctrl->scan_gen++;
+	return true;
+}
+
 /**
  * cnvme_ns_scan - make the disks match the controller's namespaces
  * @ctrl: the controller
@@ -354,15 +374,11 @@ out_free:
  */
 int cnvme_ns_scan(struct cnvme_ctrl *ctrl)
 {
-	enum cnvme_ctrl_state state;
 	struct cnvme_ns *ns, *next;
-	int ret = 0;
+	int ret;
 
-	mutex_lock(&ctrl->scan_lock);
-	state = READ_ONCE(ctrl->state);
-	if (state != CNVME_CTRL_NEW && state != CNVME_CTRL_LIVE)
-		goto out_unlock;
-	ctrl->scan_gen++;
+	if (!cnvme_ns_scan_begin(ctrl))
+		return 0;
 	ret = cnvme_ns_scan_list(ctrl);
 	if (ret)
 		goto out_unlock;
@@ -396,17 +412,12 @@ out_unlock:
 int cnvme_ns_scan_changed(struct cnvme_ctrl *ctrl, const __le32 *nsids,
 			  unsigned int nr)
 {
-	enum cnvme_ctrl_state state;
 	struct cnvme_ns *ns;
 	unsigned int i;
 	int ret = 0;
 
-	mutex_lock(&ctrl->scan_lock);
-	state = READ_ONCE(ctrl->state);
-	if (state != CNVME_CTRL_NEW && state != CNVME_CTRL_LIVE)
-		goto out_unlock;
-	/* A new generation marks which of the listed ones are still active. */
-	ctrl->scan_gen++;
+	if (!cnvme_ns_scan_begin(ctrl))
+		return 0;
 	for (i = 0; i < nr; i++) {
 		u32 nsid = le32_to_cpu(nsids[i]);
 
@@ -419,7 +430,6 @@ int cnvme_ns_scan_changed(struct cnvme_ctrl *ctrl, const __le32 *nsids,
 		if (ns && ns->scan_gen != ctrl->scan_gen)
 			cnvme_ns_remove(ctrl, ns);
 	}
-out_unlock:
 	mutex_unlock(&ctrl->scan_lock);
 	return ret;
 }
