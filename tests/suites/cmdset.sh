@@ -89,11 +89,12 @@ trace_count() { # DISK KIND COMMAND...
 	: >"$TRACE/trace"
 	echo "dev == $(((${devt%:*} << 20) | ${devt#*:}))" \
 		>"$TRACE/events/block/block_rq_issue/filter"
+	# Enabled at boot by lab.sh (see there): then this write changes
+	# nothing, and the event is never disabled.
 	echo 1 >"$TRACE/events/block/block_rq_issue/enable"
 	echo 1 >"$TRACE/tracing_on"
 	"$@" >/dev/null 2>&1 || true
 	echo 0 >"$TRACE/tracing_on"
-	echo 0 >"$TRACE/events/block/block_rq_issue/enable"
 	n=$(awk -v k="$kind" '/block_rq_issue/ { for (i = 1; i <= NF; i++)
 		if ($i ~ /^[0-9]+,[0-9]+$/) { if ($(i + 1) ~ k) c++; break } }
 		END { print c + 0 }' "$TRACE/trace")
