@@ -542,6 +542,7 @@ extern unsigned int cnvme_poll_queues;
 extern unsigned int cnvme_max_retries;
 extern unsigned int cnvme_use_threaded_interrupts;
 extern unsigned int cnvme_sgl_threshold;
+extern unsigned int cnvme_passthru_sgl;
 extern bool cnvme_use_cmb_sqes;
 
 /* main.c */

@@ -291,15 +291,17 @@ static blk_status_t cnvme_setup_sgl(struct cnvme_ctrl *ctrl,
 }
 
 /*
- * User passthrough on an I/O queue always goes out as an SGL when the
- * controller takes them: the descriptors carry the length of the buffer,
- * so a command that would transfer more than user space mapped fails on
- * the controller.  With PRPs the controller would take whatever follows
- * the buffer for more entries.
+ * User passthrough on an I/O queue goes out as an SGL when the controller
+ * takes them (and passthru_sgl is left at 1): the descriptors carry the
+ * length of the buffer, so a command that would transfer more than user
+ * space mapped fails on the controller.  With PRPs the controller would
+ * take whatever follows the buffer for more entries; chardev.c refuses
+ * such commands to unprivileged users.
  */
 static inline bool cnvme_user_sgl(struct cnvme_queue *q, struct cnvme_iod *iod)
 {
-	return (iod->flags & CNVME_IOD_USER) && q->qid && q->ctrl->sgls;
+	return (iod->flags & CNVME_IOD_USER) && q->qid && q->ctrl->sgls &&
+	       cnvme_passthru_sgl;
 }
 
 /*
@@ -317,7 +319,7 @@ static inline bool cnvme_use_sgl(struct cnvme_queue *q, struct request *rq,
 	if (!q->qid || !q->ctrl->sgls)
 		return false;
 	if (iod->flags & CNVME_IOD_USER)
-		return true;
+		return cnvme_passthru_sgl;
 	return threshold && blk_rq_payload_bytes(rq) >
 		(u64)(threshold - 1) * blk_rq_nr_phys_segments(rq);
 }
