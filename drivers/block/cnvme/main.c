@@ -461,7 +461,10 @@ static void cnvme_remove(struct pci_dev *pdev)
 {
 	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
 
-	/* No reset starts from here on; one in progress ends first. */
+	/*
+	 * No reset starts from here on; one queued or in progress (queued
+	 * under the state lock, before this change) ends first.
+	 */
 	cnvme_ctrl_set_state(ctrl, CNVME_CTRL_DELETING);
 	/* A device that is gone cannot finish the I/O del_gendisk waits for. */
 	if (!cnvme_ctrl_present(ctrl))
