@@ -118,23 +118,26 @@ def xfer(ctrl, ng):
 
 def short_timeout(ctrl, ng, seconds):
     """Defect 12: without CAP_SYS_ADMIN, timeout_ms=1 is raised to the
-    driver's timeout.  16 reads and 2 Identify commands stay in flight
-    for SECONDS, each with timeout_ms=1: blk-mq's timer finds them past
-    their deadline unless the driver raised it."""
+    driver's timeout.  16 reads of 512 KiB (MDTS), which queue up in the
+    emulated controller for tens of milliseconds each, and 2 Identify
+    commands stay in flight for SECONDS, each with timeout_ms=1: blk-mq's
+    timer (about once a second) finds them past their deadline unless the
+    driver raised it."""
+    size = 512 << 10
     cfd = os.open(ctrl, os.O_RDONLY)
     nfd = os.open(ng, os.O_RDONLY)
-    buf = Mem(18 * 65536)
+    buf = Mem(18 * size)
     ring = Ring(64)
     inflight = {}
     done = 0
     bad = []
 
     def queue(tag):
-        addr = buf.addr + tag * 65536
+        addr = buf.addr + tag * size
         if tag < 16:
             ring.queue(nfd, NVME_URING_CMD_IO, tag, 0x02, nsid=1, addr=addr,
-                       data_len=65536,
-                       cdw=(SLBA + tag * 128, 0, 127, 0, 0, 0),
+                       data_len=size,
+                       cdw=(SLBA + tag * 1024, 0, 1023, 0, 0, 0),
                        timeout_ms=1)
         else:
             ring.queue(cfd, NVME_URING_CMD_ADMIN, tag, 0x06, addr=addr,

@@ -471,9 +471,9 @@ uring_result() {
 	poll 30 grep -qx live "$SYS/state" || fail "not live after the resets"
 }
 
-# Defect 12: unprivileged commands with timeout_ms=1 (I/O and admin, 16 +
-# 2 in flight for 4 s) all succeed; no driver line about a timeout, an
-# Abort or a reset.
+# Defect 12: unprivileged commands with timeout_ms=1 (16 reads of 512 KiB
+# and 2 Identify in flight for 4 s) all succeed; no driver line about a
+# timeout, an Abort or a reset.
 short_timeout() {
 	local bad
 	open_nodes
