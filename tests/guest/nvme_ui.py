@@ -58,9 +58,9 @@ def xfer(ctrl, ng):
 
     # Identify moves 4 KiB whatever data_len says.
     ret = c.admin(0x06, 512, cdw=(1, 0, 0, 0, 0, 0))
+    untouched(c, 512, PAGE, "Identify")
     expect("Identify, 4096 bytes into a 512-byte buffer", outcome(ret),
            "EINVAL")
-    untouched(c, 512, PAGE, "Identify")
     ret = c.admin(0x06, 0, addr=0, cdw=(1, 0, 0, 0, 0, 0))
     expect("Identify without a buffer (PRP 0)", outcome(ret), "EINVAL")
     ret = c.admin(0x06, 4096, addr=0, cdw=(1, 0, 0, 0, 0, 0))
@@ -71,15 +71,15 @@ def xfer(ctrl, ng):
     # Read: (NLB + 1) blocks of 512 bytes.
     n.data.write(0, bytes([PATTERN]) * (4 * PAGE))
     ret = n.io(0x02, 1, 512, cdw=(SLBA, 0, 7, 0, 0, 0))
+    untouched(n, 512, 2 * PAGE, "Read")
     expect("Read of 8 blocks into a 512-byte buffer", outcome(ret),
            "EINVAL")
-    untouched(n, 512, 2 * PAGE, "Read")
     ret = n.passthru(NVME_IOCTL_IO64_CMD, is64=True, opcode=0x02, nsid=1,
                      addr=n.data.addr, data_len=4096,
                      cdw=(SLBA, 0, 15, 0, 0, 0))[0]
+    untouched(n, 4096, 3 * PAGE, "IO64 Read")
     expect("IO64 Read of 16 blocks into a 4096-byte buffer", outcome(ret),
            "EINVAL")
-    untouched(n, 4096, 3 * PAGE, "IO64 Read")
     ret = n.submit_io(0x02, 0, SLBA, addr=0)
     expect("SUBMIT_IO Read without a buffer (PRP 0)", outcome(ret),
            "EINVAL")
