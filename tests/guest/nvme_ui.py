@@ -118,23 +118,24 @@ def xfer(ctrl, ng):
 
 def short_timeout(ctrl, ng, seconds):
     """Defect 12: without CAP_SYS_ADMIN, timeout_ms=1 is raised to the
-    driver's timeout.  16 reads of 512 KiB (MDTS), which queue up in the
-    emulated controller for tens of milliseconds each, and 2 Identify
-    commands stay in flight for SECONDS, each with timeout_ms=1: blk-mq's
-    timer (about once a second) finds them past their deadline unless the
-    driver raised it."""
+    driver's timeout.  64 reads of 512 KiB (MDTS), which queue up in the
+    emulated controller for several milliseconds each, and 2 Identify
+    commands stay in flight for SECONDS, each with timeout_ms=1 (one
+    jiffy): blk-mq's timer (about once a second) finds some of them past
+    their deadline unless the driver raised it."""
+    nio = 64
     size = 512 << 10
     cfd = os.open(ctrl, os.O_RDONLY)
     nfd = os.open(ng, os.O_RDONLY)
-    buf = Mem(18 * size)
-    ring = Ring(64)
+    buf = Mem((nio + 2) * size)
+    ring = Ring(128)
     inflight = {}
     done = 0
     bad = []
 
     def queue(tag):
         addr = buf.addr + tag * size
-        if tag < 16:
+        if tag < nio:
             ring.queue(nfd, NVME_URING_CMD_IO, tag, 0x02, nsid=1, addr=addr,
                        data_len=size,
                        cdw=(SLBA + tag * 1024, 0, 1023, 0, 0, 0),
@@ -144,7 +145,7 @@ def short_timeout(ctrl, ng, seconds):
                        data_len=4096, cdw=(1, 0, 0, 0, 0, 0), timeout_ms=1)
         inflight[tag] = True
 
-    for tag in range(18):
+    for tag in range(nio + 2):
         queue(tag)
     ring.submit()
     end = time.monotonic() + seconds
