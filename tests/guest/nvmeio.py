@@ -160,3 +160,125 @@ def outcome(ret):
     if ret == 0:
         return "ok"
     return "status"
+
+
+# io_uring passthrough (NVME_URING_CMD_*), with the raw system calls: the
+# guest has no liburing.  struct nvme_uring_cmd is 72 bytes at offset 48
+# of a 128-byte SQE; the CQE is 32 bytes, its first extra dword pair the
+# command's result.
+NVME_URING_CMD = struct.Struct("<BBHIIIQQII6III")
+assert NVME_URING_CMD.size == 72
+NVME_URING_CMD_IO = _ioc(_IOC_READ | _IOC_WRITE, "N", 0x80, 72)
+NVME_URING_CMD_ADMIN = _ioc(_IOC_READ | _IOC_WRITE, "N", 0x82, 72)
+
+_SYS_IO_URING_SETUP, _SYS_IO_URING_ENTER = 425, 426   # x86_64
+_IORING_SETUP_SQE128, _IORING_SETUP_CQE32 = 1 << 10, 1 << 11
+_IORING_OFF_SQES = 0x10000000
+_IORING_OP_URING_CMD = 46
+_IORING_ENTER_GETEVENTS = 1
+_IORING_FEAT_SINGLE_MMAP = 1
+_PARAMS = struct.Struct("<10I" + "8IQ" + "8IQ")
+_libc.syscall.restype = ctypes.c_long
+
+
+class Ring:
+    """An io_uring with 128-byte SQEs and 32-byte CQEs."""
+
+    def __init__(self, entries=32):
+        import mmap
+        params = ctypes.create_string_buffer(_PARAMS.size)
+        _PARAMS.pack_into(params, 0, 0, 0,
+                          _IORING_SETUP_SQE128 | _IORING_SETUP_CQE32,
+                          *([0] * 25))
+        fd = _libc.syscall(_SYS_IO_URING_SETUP, ctypes.c_uint(entries),
+                           params)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "io_uring_setup failed")
+        self.fd = fd
+        p = _PARAMS.unpack(params.raw)
+        self.sq_entries, self.cq_entries, features = p[0], p[1], p[5]
+        if not features & _IORING_FEAT_SINGLE_MMAP:
+            raise OSError(errno.ENOTSUP, "io_uring without SINGLE_MMAP")
+        sq = dict(zip(("head", "tail", "mask", "entries", "flags",
+                       "dropped", "array"), p[10:17]))
+        cq = dict(zip(("head", "tail", "mask", "entries", "overflow",
+                       "cqes"), p[19:25]))
+        size = max(sq["array"] + self.sq_entries * 4,
+                   cq["cqes"] + self.cq_entries * 32)
+        rw = mmap.PROT_READ | mmap.PROT_WRITE
+        self.ring = mmap.mmap(fd, size, mmap.MAP_SHARED, rw, offset=0)
+        self.sqes = mmap.mmap(fd, self.sq_entries * 128, mmap.MAP_SHARED, rw,
+                              offset=_IORING_OFF_SQES)
+        self.sq, self.cq = sq, cq
+        self.sq_mask = self._u32(sq["mask"])
+        self.cq_mask = self._u32(cq["mask"])
+        self.pending = 0
+
+    def _u32(self, off):
+        return struct.unpack_from("<I", self.ring, off)[0]
+
+    def _set_u32(self, off, val):
+        struct.pack_into("<I", self.ring, off, val & 0xffffffff)
+
+    def queue(self, fd, cmd_op, user_data, opcode, nsid=0, addr=0,
+              data_len=0, cdw=(0, 0, 0, 0, 0, 0), timeout_ms=0):
+        """Put one NVMe passthrough command on the SQ (not submitted)."""
+        tail = self._u32(self.sq["tail"])
+        idx = tail & self.sq_mask
+        base = idx * 128
+        self.sqes[base:base + 128] = bytes(128)
+        struct.pack_into("<BBHiI", self.sqes, base, _IORING_OP_URING_CMD, 0,
+                         0, fd, cmd_op)
+        struct.pack_into("<Q", self.sqes, base + 32, user_data)
+        NVME_URING_CMD.pack_into(self.sqes, base + 48, opcode, 0, 0, nsid,
+                                 0, 0, 0, addr, 0, data_len, *cdw,
+                                 timeout_ms, 0)
+        self._set_u32(self.sq["array"] + idx * 4, idx)
+        self._set_u32(self.sq["tail"], tail + 1)
+        self.pending += 1
+
+    def submit(self):
+        n = self.pending
+        ret = _libc.syscall(_SYS_IO_URING_ENTER, ctypes.c_uint(self.fd),
+                            ctypes.c_uint(n), ctypes.c_uint(0),
+                            ctypes.c_uint(0), None, ctypes.c_size_t(0))
+        if ret < 0:
+            raise OSError(ctypes.get_errno(), "io_uring_enter failed")
+        self.pending -= ret
+        return ret
+
+    def wait(self, timeout_s):
+        """Wait up to timeout_s for a CQE; False if none came."""
+        import time
+        deadline = time.monotonic() + timeout_s
+        while True:
+            # Entering the kernel runs the task work that posts CQEs.
+            ret = _libc.syscall(_SYS_IO_URING_ENTER, ctypes.c_uint(self.fd),
+                                ctypes.c_uint(0), ctypes.c_uint(0),
+                                ctypes.c_uint(_IORING_ENTER_GETEVENTS),
+                                None, ctypes.c_size_t(0))
+            if ret < 0 and ctypes.get_errno() != errno.EINTR:
+                raise OSError(ctypes.get_errno(), "io_uring_enter failed")
+            if self._u32(self.cq["head"]) != self._u32(self.cq["tail"]):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+
+    def reap(self):
+        """Completions so far: (user_data, res, result dwords 0-1) each."""
+        out = []
+        head = self._u32(self.cq["head"])
+        while head != self._u32(self.cq["tail"]):
+            off = self.cq["cqes"] + (head & self.cq_mask) * 32
+            user_data, res, _, big0, _ = struct.unpack_from("<QiIQQ",
+                                                            self.ring, off)
+            out.append((user_data, res, big0))
+            head += 1
+            self._set_u32(self.cq["head"], head)
+        return out
+
+    def close(self):
+        self.sqes.close()
+        self.ring.close()
+        os.close(self.fd)

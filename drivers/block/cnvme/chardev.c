@@ -4,8 +4,8 @@
  * (/dev/ng<N>n<nsid>), the NVMe ioctls of <uapi/linux/nvme_ioctl.h> on
  * those and on the namespace block devices, and io_uring passthrough.
  *
- * Who may send what follows the stock driver to the letter, so that a user
- * gets the same answers from either driver:
+ * Who may send what follows the stock driver, so that a user gets the
+ * same answers from either driver, but for the limits listed after these:
  *   - vendor specific and fabrics opcodes, and anything on a partition,
  *     need CAP_SYS_ADMIN;
  *   - admin commands need CAP_SYS_ADMIN, except Identify of the
@@ -17,13 +17,26 @@
  *     logical block content, and a command that writes data or changes
  *     logical blocks also needs a node opened for writing.
  *
+ * Beyond the stock driver, for a user without CAP_SYS_ADMIN:
+ *   - on a partition, NVME_IOCTL_IO_CMD needs CAP_SYS_ADMIN too, like the
+ *     other passthrough ioctls (stock lets it reach the whole namespace);
+ *   - the data a command moves, as the command itself says (blocks,
+ *     ranges, Identify's 4 KiB), must fit the buffer mapped for it, and a
+ *     command whose data phase cnvme does not know is refused (-EINVAL):
+ *     with PRPs the controller would run past the buffer, or write to
+ *     address zero when there is none;
+ *   - a timeout shorter than the driver's own (io_timeout, admin_timeout)
+ *     is raised to it: its expiry would abort the command and may reset
+ *     the controller under everyone else's I/O.
+ *
  * User buffers are mapped with blk_rq_map_user_io(), which pins the pages
  * or, for misaligned buffers, bounces them through zeroed kernel pages;
  * the queue limits (MDTS, segments) bound their length.  On the I/O queues
  * a user command's data goes to the controller as an SGL when it takes
- * them, so a command that moves more than the buffer holds fails instead
- * of running past it.  Metadata buffers are refused with -EINVAL: cnvme
- * exposes no namespace with metadata, and admin commands have none.
+ * them (unless passthru_sgl=0), so a command of root that moves more than
+ * the buffer holds fails instead of running past it.  Metadata buffers are
+ * refused with -EINVAL: cnvme exposes no namespace with metadata, and
+ * admin commands have none.
  */
 #include <linux/blkdev.h>
 #include <linux/capability.h>
@@ -164,7 +177,101 @@ static struct request *cnvme_alloc_user_rq(struct request_queue *q,
 	iod->cmd = *c;
 	iod->flags = CNVME_IOD_USER;
 	iod->status = 0;
+	/*
+	 * Only a completion entry sets the result: a command that ends
+	 * without one (cancelled by a reset) must not hand user space the
+	 * result of the command that used this request before.
+	 */
+	iod->result.u64 = 0;
 	return rq;
+}
+
+/*
+ * Bytes the controller moves for @c, as the command itself says, for the
+ * commands a user without CAP_SYS_ADMIN may send (cnvme_cmd_allowed()).
+ * Return: the length, or -1 for a command whose data phase cnvme does not
+ * know.
+ */
+static s64 cnvme_cmd_xfer_len(struct cnvme_ns *ns, const struct nvme_command *c)
+{
+	u32 cdw10 = le32_to_cpu(c->common.cdw10);
+	u32 cdw12 = le32_to_cpu(c->common.cdw12);
+
+	if (!ns)
+		return c->common.opcode == nvme_admin_identify ?
+			NVME_IDENTIFY_DATA_SIZE : -1;
+	switch (c->common.opcode) {
+	case nvme_cmd_flush:
+	case nvme_cmd_write_uncor:
+	case nvme_cmd_write_zeroes:
+	case nvme_cmd_verify:
+		return 0;
+	case nvme_cmd_read:
+	case nvme_cmd_write:
+	case nvme_cmd_compare:
+		/* No metadata: cnvme exposes no namespace that has any. */
+		return ((s64)(cdw12 & 0xffff) + 1) << ns->lba_shift;
+	case nvme_cmd_dsm:
+		return ((s64)(cdw10 & 0xff) + 1) * sizeof(struct nvme_dsm_range);
+	case nvme_cmd_resv_register:
+	case nvme_cmd_resv_acquire:
+		/* Current and new (or preempted) reservation keys. */
+		return 16;
+	case nvme_cmd_resv_release:
+		return 8;
+	case nvme_cmd_resv_report:
+		/* NUMD: dwords, zero based. */
+		return ((s64)cdw10 + 1) * 4;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * With PRPs the controller takes the transfer length from the command, not
+ * from the buffer: without CAP_SYS_ADMIN the command must not move more
+ * than was mapped (nothing when there is no buffer).  capable() only when
+ * the check fails, so that an ordinary command leaves no audit record.
+ */
+static int cnvme_check_user_xfer(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
+				 struct request *rq)
+{
+	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
+	s64 len = cnvme_cmd_xfer_len(ns, &iod->cmd);
+
+	if (len >= 0 && len <= blk_rq_bytes(rq))
+		return 0;
+	if (capable(CAP_SYS_ADMIN))
+		return 0;
+	if (len < 0)
+		dev_warn_ratelimited(&ctrl->ctrl_dev,
+				     "%s: opcode %#x with an unknown data length refused to an unprivileged user\n",
+				     current->comm, iod->cmd.common.opcode);
+	else
+		dev_warn_ratelimited(&ctrl->ctrl_dev,
+				     "%s: opcode %#x moves %lld bytes but the buffer holds %u: refused\n",
+				     current->comm, iod->cmd.common.opcode, len,
+				     blk_rq_bytes(rq));
+	return -EINVAL;
+}
+
+/*
+ * A user's timeout in jiffies (0: the queue's default).  Below the
+ * driver's own timeout the expiry leads to an Abort, and for an admin
+ * command to a controller reset, which every other user pays for: only
+ * CAP_SYS_ADMIN may ask for that.
+ */
+static unsigned int cnvme_user_timeout(struct cnvme_ns *ns, u32 timeout_ms)
+{
+	unsigned int floor = (ns ? cnvme_io_timeout : cnvme_admin_timeout) * HZ;
+	unsigned long t;
+
+	if (!timeout_ms)
+		return 0;
+	t = msecs_to_jiffies(timeout_ms);
+	if (t < floor && !capable(CAP_SYS_ADMIN))
+		return floor;
+	return min_t(unsigned long, t, UINT_MAX);
 }
 
 static int cnvme_map_user(struct request *rq, struct cnvme_ns *ns, u64 ubuf,
@@ -271,17 +378,18 @@ static int cnvme_submit_user_cmd(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
 	rq = cnvme_alloc_user_rq(q, c, 0, 0);
 	if (IS_ERR(rq))
 		return PTR_ERR(rq);
-	rq->timeout = timeout_ms ? msecs_to_jiffies(timeout_ms) : 0;
+	rq->timeout = cnvme_user_timeout(ns, timeout_ms);
 	if (ubuf && len) {
 		ret = cnvme_map_user(rq, ns, ubuf, len, meta, meta_len, NULL,
 				     flags);
-		if (ret) {
-			blk_mq_free_request(rq);
-			return ret;
-		}
+		if (ret)
+			goto out_free_rq;
 	}
 	iod = blk_mq_rq_to_pdu(rq);
 	bio = rq->bio;
+	ret = cnvme_check_user_xfer(ctrl, ns, rq);
+	if (ret)
+		goto out_unmap;
 
 	/* Format, Sanitize and the like: no I/O may run meanwhile. */
 	effects = cnvme_cmd_effects(ctrl, !!ns, c->common.opcode);
@@ -305,6 +413,13 @@ static int cnvme_submit_user_cmd(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
 	/* Namespaces may have come, gone or changed format. */
 	if (effects & (NVME_CMD_EFFECTS_NIC | NVME_CMD_EFFECTS_NCC))
 		cnvme_ns_scan(ctrl);
+	return ret;
+
+out_unmap:
+	if (bio)
+		blk_rq_unmap_user(bio);
+out_free_rq:
+	blk_mq_free_request(rq);
 	return ret;
 }
 
@@ -450,9 +565,10 @@ static int cnvme_ns_ioctl(struct cnvme_ns *ns, unsigned int cmd,
 		force_successful_syscall_return();
 		return ns->nsid;
 	case NVME_IOCTL_IO_CMD:
-		/* Like the stock driver: the partition rule is not applied. */
-		return cnvme_user_cmd(ns->ctrl, ns, argp, 0, open_for_write,
-				      false);
+		/* Unlike the stock driver: a partition contains it too. */
+		return cnvme_user_cmd(ns->ctrl, ns, argp,
+				      flags & CNVME_IOCTL_PARTITION,
+				      open_for_write, false);
 	case NVME_IOCTL_SUBMIT_IO:
 		return cnvme_submit_io(ns, argp, flags, open_for_write);
 	case NVME_IOCTL_IO64_CMD_VEC:
@@ -665,22 +781,30 @@ static int cnvme_uring_cmd_io(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
 	rq = cnvme_alloc_user_rq(q, &c, opf, blk_flags);
 	if (IS_ERR(rq))
 		return PTR_ERR(rq);
-	rq->timeout = timeout_ms ? msecs_to_jiffies(timeout_ms) : 0;
+	rq->timeout = cnvme_user_timeout(ns, timeout_ms);
 	if (addr && len) {
 		ret = cnvme_map_user(rq, ns, addr, len, cnvme_user_ptr(meta),
 				     meta_len, ioucmd,
 				     vec ? CNVME_IOCTL_VEC : 0);
-		if (ret) {
-			blk_mq_free_request(rq);
-			return ret;
-		}
+		if (ret)
+			goto out_free_rq;
 	}
+	ret = cnvme_check_user_xfer(ctrl, ns, rq);
+	if (ret)
+		goto out_unmap;
 	/* The request has no bio any more when it ends: keep it here. */
 	pdu->bio = rq->bio;
 	rq->end_io_data = ioucmd;
 	rq->end_io = cnvme_uring_end_io;
 	blk_execute_rq_nowait(rq, false);
 	return -EIOCBQUEUED;
+
+out_unmap:
+	if (rq->bio)
+		blk_rq_unmap_user(rq->bio);
+out_free_rq:
+	blk_mq_free_request(rq);
+	return ret;
 }
 
 /* Passthrough needs the big SQEs and CQEs; cnvme has no polled queues. */

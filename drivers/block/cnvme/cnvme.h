@@ -355,7 +355,9 @@ struct cnvme_map_stats {
  * @subsys: the subsystem this controller belongs to, or NULL
  * @subsys_entry: entry in &cnvme_subsys.ctrls
  * @subsys_owns_instance: @instance names the subsystem, which releases it
- * @state_lock: protects @state
+ * @state_lock: protects @state; cnvme_ctrl_schedule_reset() also queues
+ *	@reset_work under it, so that remove, leaving LIVE under it, finds
+ *	any reset that started from LIVE queued and flushes it
  * @state: see enum cnvme_ctrl_state; changed only by
  *	cnvme_ctrl_change_state()
  * @teardown_lock: serialises whatever enables or disables the controller,
@@ -461,7 +463,7 @@ struct cnvme_ctrl {
 	struct list_head subsys_entry;
 	bool subsys_owns_instance;
 
-	spinlock_t state_lock;	/* @state; taken with interrupts off */
+	spinlock_t state_lock;	/* @state, reset queueing; irqs off */
 	enum cnvme_ctrl_state state;
 	struct mutex teardown_lock;	/* enable/disable, Q_LIVE, quiesce */
 	bool io_quiesced;
@@ -550,6 +552,7 @@ extern unsigned int cnvme_poll_queues;
 extern unsigned int cnvme_max_retries;
 extern unsigned int cnvme_use_threaded_interrupts;
 extern unsigned int cnvme_sgl_threshold;
+extern unsigned int cnvme_passthru_sgl;
 extern bool cnvme_use_cmb_sqes;
 
 /* main.c */

@@ -293,15 +293,17 @@ static blk_status_t cnvme_setup_sgl(struct cnvme_ctrl *ctrl,
 }
 
 /*
- * User passthrough on an I/O queue always goes out as an SGL when the
- * controller takes them: the descriptors carry the length of the buffer,
- * so a command that would transfer more than user space mapped fails on
- * the controller.  With PRPs the controller would take whatever follows
- * the buffer for more entries.
+ * User passthrough on an I/O queue goes out as an SGL when the controller
+ * takes them (and passthru_sgl is left at 1): the descriptors carry the
+ * length of the buffer, so a command that would transfer more than user
+ * space mapped fails on the controller.  With PRPs the controller would
+ * take whatever follows the buffer for more entries; chardev.c refuses
+ * such commands to unprivileged users.
  */
 static inline bool cnvme_user_sgl(struct cnvme_queue *q, struct cnvme_iod *iod)
 {
-	return (iod->flags & CNVME_IOD_USER) && q->qid && q->ctrl->sgls;
+	return (iod->flags & CNVME_IOD_USER) && q->qid && q->ctrl->sgls &&
+	       cnvme_passthru_sgl;
 }
 
 /*
@@ -319,7 +321,7 @@ static inline bool cnvme_use_sgl(struct cnvme_queue *q, struct request *rq,
 	if (!q->qid || !q->ctrl->sgls)
 		return false;
 	if (iod->flags & CNVME_IOD_USER)
-		return true;
+		return cnvme_passthru_sgl;
 	return threshold && blk_rq_payload_bytes(rq) >
 		(u64)(threshold - 1) * blk_rq_nr_phys_segments(rq);
 }
@@ -999,16 +1001,16 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 	if (pci_channel_offline(ctrl->pdev) && !READ_ONCE(ctrl->ers_abandoned))
 		return BLK_EH_RESET_TIMER;
 	if (!cnvme_ctrl_present(ctrl)) {
-		dev_warn(ctrl->dev, "qid %u: command id %#x timed out and the device is gone\n",
-			 q->qid, iod->cmd.common.command_id);
+		dev_warn_ratelimited(ctrl->dev, "qid %u: command id %#x timed out and the device is gone\n",
+				     q->qid, iod->cmd.common.command_id);
 		cnvme_ctrl_fail_rq(ctrl, rq);
 		return BLK_EH_DONE;
 	}
 
 	csts = readl(ctrl->bar + NVME_REG_CSTS);
 	if ((csts & NVME_CSTS_CFS) && READ_ONCE(ctrl->state) == CNVME_CTRL_LIVE) {
-		dev_err(ctrl->dev, "controller fatal status (CSTS %#x) on timeout, resetting controller\n",
-			csts);
+		dev_err_ratelimited(ctrl->dev, "controller fatal status (CSTS %#x) on timeout, resetting controller\n",
+				    csts);
 		cnvme_ctrl_schedule_reset(ctrl);
 		return BLK_EH_RESET_TIMER;
 	}
@@ -1028,18 +1030,19 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 	case CNVME_CTRL_RESETTING:
 		return BLK_EH_RESET_TIMER;
 	default:
-		dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x timed out while %s, disabling the controller\n",
-			 q->qid, iod->cmd.common.command_id,
-			 iod->cmd.common.opcode, cnvme_ctrl_state_name(state));
+		dev_warn_ratelimited(ctrl->dev, "qid %u: command id %#x opcode %#x timed out while %s, disabling the controller\n",
+				     q->qid, iod->cmd.common.command_id,
+				     iod->cmd.common.opcode,
+				     cnvme_ctrl_state_name(state));
 		cnvme_ctrl_fail_rq(ctrl, rq);
 		return BLK_EH_DONE;
 	}
 
 	if (!q->qid || iod->aborted) {
-		dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x timed out%s, resetting controller\n",
-			 q->qid, iod->cmd.common.command_id,
-			 iod->cmd.common.opcode,
-			 iod->aborted ? " again after an Abort" : "");
+		dev_warn_ratelimited(ctrl->dev, "qid %u: command id %#x opcode %#x timed out%s, resetting controller\n",
+				     q->qid, iod->cmd.common.command_id,
+				     iod->cmd.common.opcode,
+				     iod->aborted ? " again after an Abort" : "");
 		/* Counted here; cnvme_cancel_rq() fails it past max_retries. */
 		if (iod->retries < U8_MAX)
 			iod->retries++;
@@ -1049,9 +1052,9 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 
 	if (cnvme_abort(ctrl, q, rq)) {
 		iod->aborted = 1;
-		dev_warn(ctrl->dev, "qid %u: command id %#x opcode %#x timed out, aborting\n",
-			 q->qid, iod->cmd.common.command_id,
-			 iod->cmd.common.opcode);
+		dev_warn_ratelimited(ctrl->dev, "qid %u: command id %#x opcode %#x timed out, aborting\n",
+				     q->qid, iod->cmd.common.command_id,
+				     iod->cmd.common.opcode);
 	}
 	return BLK_EH_RESET_TIMER;
 }

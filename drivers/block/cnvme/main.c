@@ -140,6 +140,11 @@ module_param_cb(sgl_threshold, &cnvme_sgl_threshold_ops, &cnvme_sgl_threshold,
 MODULE_PARM_DESC(sgl_threshold,
 		 "use SGLs for block I/O whose average segment is at least this many bytes, when the controller supports SGLs; 0 = never, up to 4194304 (default 32768)");
 
+unsigned int cnvme_passthru_sgl = 1;
+module_param_cb(passthru_sgl, &cnvme_bool01_ops, &cnvme_passthru_sgl, 0444);
+MODULE_PARM_DESC(passthru_sgl,
+		 "1: user passthrough on the I/O queues describes its data with an SGL when the controller supports SGLs, so that no command moves more than its buffer; 0: always PRPs (default 1)");
+
 bool cnvme_use_cmb_sqes = true;
 module_param_named(use_cmb_sqes, cnvme_use_cmb_sqes, bool, 0444);
 MODULE_PARM_DESC(use_cmb_sqes,
@@ -486,7 +491,10 @@ static void cnvme_remove(struct pci_dev *pdev)
 {
 	struct cnvme_ctrl *ctrl = pci_get_drvdata(pdev);
 
-	/* No reset starts from here on; one in progress ends first. */
+	/*
+	 * No reset starts from here on; one queued or in progress (queued
+	 * under the state lock, before this change) ends first.
+	 */
 	cnvme_ctrl_set_state(ctrl, CNVME_CTRL_DELETING);
 	/* A device that is gone cannot finish the I/O del_gendisk waits for. */
 	if (!cnvme_ctrl_present(ctrl))

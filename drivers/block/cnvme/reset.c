@@ -275,10 +275,23 @@ void cnvme_reset_work(struct work_struct *work)
 
 bool cnvme_ctrl_schedule_reset(struct cnvme_ctrl *ctrl)
 {
-	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_RESETTING))
-		return false;
-	queue_work(cnvme_wq, &ctrl->reset_work);
-	return true;
+	unsigned long flags;
+	bool queued = false;
+
+	/*
+	 * LIVE -> RESETTING and the queueing in one hold of the state lock:
+	 * remove, which leaves LIVE under the same lock, then either stops
+	 * the reset from starting or finds it queued and flushes it before
+	 * it unmaps the registers.
+	 */
+	spin_lock_irqsave(&ctrl->state_lock, flags);
+	if (ctrl->state == CNVME_CTRL_LIVE) {
+		WRITE_ONCE(ctrl->state, CNVME_CTRL_RESETTING);
+		queue_work(cnvme_wq, &ctrl->reset_work);
+		queued = true;
+	}
+	spin_unlock_irqrestore(&ctrl->state_lock, flags);
+	return queued;
 }
 
 int cnvme_ctrl_reset(struct cnvme_ctrl *ctrl)
