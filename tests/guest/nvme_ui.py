@@ -4,6 +4,7 @@
 
     nvme_ui.py xfer CTRL NG            (unprivileged, nodes opened r/w)
     nvme_ui.py short-timeout CTRL NG SECONDS   (unprivileged)
+    nvme_ui.py hidden-timeout NG       (unprivileged; chaos suite)
     nvme_ui.py partition PART          (unprivileged)
     nvme_ui.py uring-result CTRL       (root)
     nvme_ui.py reset-loop CTRL STOP COUNT SECONDS  (root)
@@ -167,6 +168,28 @@ def short_timeout(ctrl, ng, seconds):
     ring.close()
 
 
+def hidden_timeout(ng):
+    """Defect 12 with the chaos suite's fault injection: one Read through
+    io_uring with timeout_ms=1 whose completion the driver drops, so that
+    only its timeout can end it.  Prints how long it took and how it
+    ended; the suite compares the kernel log's timestamps of its own mark
+    and of the timeout's first line."""
+    nfd = os.open(ng, os.O_RDONLY)
+    buf = Mem(4096)
+    ring = Ring(4)
+    ring.queue(nfd, NVME_URING_CMD_IO, 1, 0x02, nsid=1, addr=buf.addr,
+               data_len=4096, cdw=(SLBA, 0, 7, 0, 0, 0), timeout_ms=1)
+    print("submitted at %.3f" % time.clock_gettime(time.CLOCK_MONOTONIC))
+    ring.submit()
+    if not ring.wait(120):
+        fail("the Read did not end within 120 s")
+    for _, res, _ in ring.reap():
+        print("ended at %.3f: %s" % (time.clock_gettime(time.CLOCK_MONOTONIC),
+                                     outcome(res)))
+    ring.close()
+    os.close(nfd)
+
+
 def partition(part):
     """Defect 13: no passthrough ioctl on a partition without
     CAP_SYS_ADMIN: NVME_IOCTL_IO_CMD as IO64 and SUBMIT_IO."""
@@ -255,6 +278,7 @@ def reset_loop(ctrl, stop, count, seconds):
 
 def main():
     cmds = {"xfer": (xfer, 2), "short-timeout": (short_timeout, 3),
+            "hidden-timeout": (hidden_timeout, 1),
             "partition": (partition, 1), "uring-result": (uring_result, 1),
             "reset-loop": (reset_loop, 4)}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds or \

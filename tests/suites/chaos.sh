@@ -233,6 +233,36 @@ state_live() {
 	[[ $s == live ]] || fail "controller state is $s, not live"
 }
 
+# An unprivileged io_uring Read with timeout_ms=1 whose completion is
+# hidden: its first timeout comes after io_timeout, not after 1 ms, since
+# cnvme raises a short user timeout to the driver's own (issue 13, defect
+# 12).  The kernel log's own timestamps of the mark written just before
+# the submission and of the "aborting" line tell when it fired.
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all
+	--bounding-set=-all)
+
+kmsg_time() { dmesg_since | sed 's/^<[0-9]*>//' | grep -E "$1" | head -n 1 |
+	sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'; }
+
+user_timeout_raised() {
+	local qid ng t0 t1
+	qid=$(qid_of_cpu0) || return 1
+	ng=/dev/ng${CTRL#nvme}n1
+	[[ -c $ng ]] || fail "no generic node $ng" || return 1
+	chmod 0666 "$ng"
+	arm hide_cqe "$qid 0x02 1"
+	echo "<5>chaos: hidden user read submitted" >/dev/kmsg
+	taskset -c 0 "${NOBODY[@]}" python3 "$LAB/guest/nvme_ui.py" hidden-timeout "$ng" ||
+		return 1
+	fired hide_cqe 2 || return 1
+	t0=$(kmsg_time "chaos: hidden user read submitted")
+	t1=$(kmsg_time "timed out, aborting")
+	echo "mark at $t0 s, first timeout at $t1 s"
+	[[ -n $t0 && -n $t1 ]] || fail "mark or timeout line missing" || return 1
+	awk -v a="$t0" -v b="$t1" -v min=$((IO_TIMEOUT - 1)) 'BEGIN { exit !(b - a >= min) }' ||
+		fail "the user's 1 ms timeout fired after $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s, before io_timeout"
+}
+
 # --- statuses ----------------------------------------------------------------
 
 OFF=$((96 << 20))
@@ -338,6 +368,15 @@ expect "Abort of command id .*: not aborted" 1
 expect "timed out again after an Abort, resetting controller" 1
 expect ": resetting controller$" 1
 check hide_io_abort_then_reset hide_io
+case_end
+
+case_begin user_timeout
+expect "inject: qid [0-9]+: completion of command id .* opcode 0x2 hidden" 1
+expect "timed out, aborting" 1
+expect "Abort of command id .*: not aborted" 1
+expect "timed out again after an Abort, resetting controller" 1
+expect ": resetting controller$" 1
+check user_timeout_raised_to_io_timeout user_timeout_raised
 case_end
 
 # Retryable statuses are retried (max_retries=2): two failures and the
