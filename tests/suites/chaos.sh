@@ -30,8 +30,8 @@ set -euo pipefail
 IO_TIMEOUT=5
 ADMIN_TIMEOUT=5
 MAX_RETRIES=2
-PARAMS=(fault_injection=1 io_timeout=$IO_TIMEOUT admin_timeout=$ADMIN_TIMEOUT
-	max_retries=$MAX_RETRIES)
+PARAMS=(fault_injection=1 "io_timeout=$IO_TIMEOUT" "admin_timeout=$ADMIN_TIMEOUT"
+	"max_retries=$MAX_RETRIES")
 
 PCI=
 BDF=
@@ -114,7 +114,7 @@ fired() {
 qid_of_cpu0() {
 	local d
 	for d in /sys/block/"$DISK0"/mq/*; do
-		if tr ', ' '\n\n' <"$d/cpu_list" | grep -qx 0; then
+		if tr -s ', ' '\n' <"$d/cpu_list" | grep -qx 0; then
 			echo $((${d##*/} + 1))
 			return 0
 		fi
