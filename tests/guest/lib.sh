@@ -476,8 +476,10 @@ BAD_LOG='\<(WARNING|BUG|Oops|KFENCE)\>|hung task|blocked for more than|Call Trac
 RECOVERY_LOG='timed out|aborting|Abort of|resetting controller|controller is dead|interrupt lost|found complete on timeout|failed with status|fatal status|reset failed|keeps resetting|device is gone|unknown or stale command|PCI channel|error recovery did not finish|dead controller|slot reset|failed during probe'
 #   stock nvme / nvme-core
 RECOVERY_LOG+='|I/O tag [0-9]+|timeout, (aborting|reset controller|disable controller|completion polled)|Abort status|controller is down|Removing after probe failure|I/O Cmd\(|critical medium error|Disabling device after reset failure|Device not ready|IO queues lost|reset controller|persistent internal error|\(sct 0x[0-9a-f]+ / sc 0x'
-#   the block layer (blk_print_req_error: "<status> error, dev ..."), buffers
-RECOVERY_LOG+='|I/O error, dev|Buffer I/O error|error, dev [a-z]|lost async page write'
+#   the block layer (blk_print_req_error: "<status> error, dev ..."), buffers;
+#   NVMe disks only: the power-off's sysrq makes the root disk (vda) fail
+#   the reads of a PID 1 that is still running
+RECOVERY_LOG+='|error, dev c?nvme|Buffer I/O error on dev c?nvme|lost async page write'
 
 # expect_log PATTERN COUNT: the window since the last dmesg_mark may hold
 # lines matching PATTERN (an ERE), and must hold COUNT of them: a number,

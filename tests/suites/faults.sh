@@ -534,7 +534,7 @@ default)
 
 	case_begin remove_rescan
 	# The requests in flight when the function goes fail.
-	expect_log ' error, dev nvme' 0-64
+	expect_log 'error, dev nvme' 0-64
 	check pci_remove_rescan_during_io remove_rescan_during_io "$P"
 	P=${DISK[0]:-}
 	check io_after_rescan fio_verify "$P" --rw=randwrite --bs=4k --iodepth=16 \
@@ -563,7 +563,7 @@ slow)
 	expect_log 'timed out|QID [0-9]+ timeout' +
 	expect_log 'Abort of command|Abort status' 0-100
 	expect_log 'resetting controller|reset controller' 0-20
-	expect_log ' error, dev nvme' 0-100
+	expect_log 'error, dev nvme' 0-100
 	check load_driver_io_timeout_2 drv_load io_timeout=2
 	check_disks probe
 	P=${DISK[0]:-}
