@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 300
+# lab-timeout: 160
 #
 # bench: the benchmark's smoke check (tools/bench/smoke.sh) as a lab
 # suite for make check.  No performance verdict: every configuration of

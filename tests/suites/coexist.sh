@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 600
+# lab-timeout: 170
 #
 # coexist: cnvme and the stock driver in one system, one controller each
 # (profile twoctrl; cnvme only, since it is about cnvme's names).
