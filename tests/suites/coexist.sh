@@ -222,8 +222,10 @@ check no_errors_case2 no_errors
 
 # 3. cnvme holds the names
 dmesg_mark
-# sysfs reports the duplicate class name with a stack dump.
-expect_log 'Call Trace' 1
+# sysfs reports the duplicate class name with a stack dump, once for the
+# insmod of nvme-core and once for modprobe nvme's attempt to load it.
+expect_log "duplicate filename '/class/nvme'" 2
+expect_log 'Call Trace' 2
 check stock_refused_eexist stock_refused
 check cnvme_unaffected verify_io "$A" nvme
 check unload_case3 unload_both
