@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 420
+# lab-timeout: 270
 #
 # faults: what the driver does when things go wrong.  Each profile brings
 # its own faults:
@@ -529,6 +529,8 @@ default)
 	case_end
 
 	case_begin pci_reset
+	# cnvme rebuilds the controller after each of the 3 function resets.
+	if [[ $DRIVER == cnvme ]]; then expect_log 'resetting controller' 3; fi
 	check pci_function_reset_during_io pci_reset_during_io "$P"
 	case_end
 
