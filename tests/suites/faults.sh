@@ -584,7 +584,7 @@ mediaerr)
 	case_begin media
 	# Each read or write of a bad block fails and says so: the driver's
 	# line naming the LBA, the block layer's medium error.
-	expect_log 'failed with status|\(sct 0x2 / sc 0x81\)' +
+	expect_log 'failed with status|\(sct 0x2 / sc 0x8[01]\)' +
 	expect_log 'critical medium error, dev nvme' +
 	check load_driver drv_load
 	check_disks probe
