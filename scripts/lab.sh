@@ -18,6 +18,17 @@
 #                       LAB_LOCK=none lets them overlap
 #   LAB_ENV="N=v ..."   extra variables for the suite in the guest
 #
+# After every boot the whole console is scanned for kernel lines that are
+# never fine (BAD_LOG of tests/guest/lib.sh: WARNING, BUG, Oops, KFENCE,
+# lockdep, Call Trace, ...) and for a driver's recovery (RECOVERY_LOG:
+# timeouts, aborts, resets, I/O errors), also outside the suite's log
+# windows (bench, the power-off after faults@default); the
+# guest boots with panic_on_warn=1.  Only lines the suite declared
+# (expect_log) and its dmesg_clean accepted, listed by the guest in
+# results/log-allowed, pass.  One before the driver was loaded (the
+# guest's "lab: loading DRIVER" line) is the emulator's: the boot is
+# retried once and reported as a flake.  One after it fails the boot.
+#
 # A suite may name host-prepared material it needs with a line
 # "# lab-extras: NAME..." (see scripts/lab-extras.sh); it appears in the
 # guest under $LAB/extras/NAME.
@@ -61,14 +72,29 @@ mkdir -p "$OUT"
 LOG=$OUT/console.log
 SUMMARY=$OUT/summary
 start=$SECONDS
+# A retry after an emulator flake (see the top): the flaky boot's console.
+flakes=0
+if [[ -n ${LAB_FLAKE_LOG:-} ]]; then
+	flakes=1
+	mv "$LAB_FLAKE_LOG" "$OUT/console.flake.log" 2>/dev/null || true
+fi
+nudges=0
+
+plural() { # N WORD
+	if (($1 == 1)); then echo "$1 $2"; else echo "$1 ${2}s"; fi
+}
 
 # finish STATUS PASSED FAILED: report and exit.  STATUS is ok, fail,
-# crash, hang or error.
+# crash, hang or error.  A nudge or a flake never makes a boot ok; they
+# are reported so that a run that needed them is seen.
 finish() {
-	local secs=$((SECONDS - start))
-	printf 'status=%s passed=%d failed=%d seconds=%d\n' "$1" "$2" "$3" "$secs" >"$SUMMARY"
-	printf 'lab: %s @ %s [%s]: %s, %d passed, %d failed, %d s (%s)\n' \
-		"$SUITE" "$PROFILE" "$DRIVER" "$1" "$2" "$3" "$secs" "${LOG#"$LAB_ROOT"/}"
+	local secs=$((SECONDS - start)) extra
+	printf 'status=%s passed=%d failed=%d seconds=%d nudges=%d flakes=%d\n' \
+		"$1" "$2" "$3" "$secs" "$nudges" "$flakes" >"$SUMMARY"
+	extra=", $(plural "$nudges" nudge)"
+	((flakes == 0)) || extra+=", $(plural "$flakes" flake) (emulator, retried)"
+	printf 'lab: %s @ %s [%s]: %s, %d passed, %d failed, %d s%s (%s)\n' \
+		"$SUITE" "$PROFILE" "$DRIVER" "$1" "$2" "$3" "$secs" "$extra" "${LOG#"$LAB_ROOT"/}"
 	[[ $1 == ok ]]
 	exit
 }
@@ -104,7 +130,8 @@ timeout=${timeout:-900}
 # Two TCG guests on two cores slow each other down until timeouts and
 # the guest's clocksource watchdog misfire, so boots from every checkout
 # on this host take turns.  The wait does not count against the timeout.
-if [[ ${LAB_LOCK:-} != none ]]; then
+# A retry after a flake still holds the lock on fd 9: its turn goes on.
+if [[ ${LAB_LOCK:-} != none && -z ${LAB_FLAKE_LOG:-} ]]; then
 	exec 9>>"${LAB_LOCK:-/tmp/cnvme-lab.lock}"
 	if ! flock -n 9; then
 		log "waiting for another lab boot (lock ${LAB_LOCK:-/tmp/cnvme-lab.lock})"
@@ -182,8 +209,12 @@ cp "$SHARE/profile.env" "$OUT/profile.env"
 # other vCPU hit the patch's int3 after it was done (an "Oops: int3" in
 # __schedule, seen in cmdset@cmb).  Its filter and tracing_on, which the
 # suite changes, patch nothing.
+#
+# panic_on_warn=1: a WARN ends the boot at once, with its report on the
+# console.  ignore_loglevel: every kernel line reaches the console (the
+# whole-boot scan reads it) whatever a suite sets with dmesg -n.
 cmdline=(root=/dev/vda console=ttyS0 kfence.sample_interval=100 slub_debug=FZPU
-	panic=-1 oops=panic trace_event=block:block_rq_issue "${KARGS[@]}")
+	panic=-1 oops=panic panic_on_warn=1 ignore_loglevel trace_event=block:block_rq_issue "${KARGS[@]}")
 
 qemu=(qemu-system-x86_64
 	-machine q35 -accel 'tcg,thread=multi' -cpu max -smp 2 -m 2048
@@ -279,7 +310,6 @@ hang_report() {
 # guest still waits for, so a real hang still runs into the timeout.
 # host-actions.log lists every nudge.
 NUDGE_SECS=${NUDGE_SECS:-20}
-nudges=0
 nudge() {
 	nudges=$((nudges + 1))
 	printf '[%s] nudge: console silent for %s s\n' "$((SECONDS - start))" "$NUDGE_SECS" \
@@ -324,7 +354,7 @@ WPID=
 [[ -n $tailpid ]] && wait "$tailpid"
 
 # Copy the results out before the run directory goes.
-for f in result.ktap points exit; do
+for f in result.ktap points exit log-allowed; do
 	[[ -f $SHARE/results/$f ]] && cp "$SHARE/results/$f" "$OUT/$f"
 done
 
@@ -363,6 +393,57 @@ elif ((rc != 0)); then
 	why="QEMU exited with status $rc: $(tail -n 3 "$OUT/qemu.err" | tr '\n' ' ')"
 fi
 [[ $status == ok && $failed -gt 0 ]] && status=fail
+
+# The whole-boot scan (see the top).  Kernel lines are "[time] text"
+# wherever they sit on a console line (the suite's output shares the
+# console, and its echoes of kernel lines are the same line again).
+# The guest library's patterns, one definition for both sides.
+eval "$(grep -E '^(BAD_LOG|RECOVERY_LOG)\+?=' "$LAB_ROOT/tests/guest/lib.sh")"
+[[ -n ${BAD_LOG:-} && -n ${RECOVERY_LOG:-} ]] || die "no BAD_LOG/RECOVERY_LOG in tests/guest/lib.sh"
+bad_log="$BAD_LOG|$RECOVERY_LOG|Kernel panic"
+klines() { grep -aoE '\[ *[0-9]+\.[0-9]{6}\] .*' "$1" | tr -d '\r' | LC_ALL=C sort -u; }
+klines "$LOG" | grep -E "$bad_log" >"$RUN_DIR/log-bad" || true
+if [[ -f $OUT/log-allowed ]]; then
+	tr -d '\r' <"$OUT/log-allowed" | LC_ALL=C sort -u >"$RUN_DIR/log-allowed"
+else
+	: >"$RUN_DIR/log-allowed"
+fi
+# In time order.
+LC_ALL=C comm -23 "$RUN_DIR/log-bad" "$RUN_DIR/log-allowed" |
+	awk -F '[][]' '{ print $2 + 0 "\t" $0 }' | sort -g -s | cut -f 2- >"$OUT/log-unexpected" || true
+ktime() { sed -n 's/^\[ *\([0-9]*\.[0-9]*\)\].*/\1/p' | head -n 1; }
+if [[ -s $OUT/log-unexpected ]]; then
+	first_bad=$(ktime <"$OUT/log-unexpected")
+	# The first kernel line of the driver phase: drv_load's marker (or,
+	# for suites that load modules by hand, the kernel's own lines).
+	drv_at=$(grep -aoE '\[ *[0-9]+\.[0-9]{6}\] .*' "$LOG" | tr -d '\r' |
+		grep -E 'lab: loading |loading out-of-tree module|nvme nvme[0-9]|cnvme' | ktime)
+	nbad=$(wc -l <"$OUT/log-unexpected")
+	if [[ -z $drv_at ]] || awk -v a="$first_bad" -v b="$drv_at" 'BEGIN { exit !(a < b) }'; then
+		if [[ -z ${LAB_FLAKE_LOG:-} ]]; then
+			log "emulator flake: a crash at ${first_bad} s, before the driver was loaded${drv_at:+ (at $drv_at s)}; booting again"
+			sed 's/^/  | /' "$OUT/log-unexpected" | head -n 20 >&2
+			flake_log=$(mktemp "$LAB_BUILD/run/flake.XXXXXX")
+			cp "$LOG" "$flake_log"
+			cleanup
+			trap - EXIT
+			LAB_FLAKE_LOG=$flake_log exec "$LAB_ROOT/scripts/lab.sh" "$SUITE" "$PROFILE"
+		fi
+		flakes=2
+		scan_status=crash
+		scan_why="a crash before the driver was loaded, twice"
+	else
+		scan_status=fail
+		scan_why="$nbad kernel line(s) the suite did not declare (log-unexpected)"
+	fi
+	if [[ $status == ok ]]; then
+		status=$scan_status
+		failed=$((failed + 1))
+	fi
+	why="${why:+$why; }$scan_why"
+	log "$SUITE @ $PROFILE: whole-boot log scan: $nbad unexpected line(s):"
+	sed 's/^/  | /' "$OUT/log-unexpected" | head -n 20 >&2
+fi
 
 if [[ $status == ok ]]; then
 	finish ok "$passed" "$failed"

@@ -9,9 +9,11 @@
 #   SUITES="a b"         only these suites (spaces or commas)
 #   PROFILES="x y"       only these profiles
 #
-# Prints one progress line per boot; the last line is always
+# Prints one progress line per boot (status, time, the nudges a silent
+# guest needed, emulator flakes retried); the last line is always
 # "N passed, N failed", counting KTAP test points over all boots plus one
 # failure for each boot that crashed, hung or gave no complete result.
+# The line before it sums up nudges and flakes.
 # Exits non-zero on any failure.
 
 set -euo pipefail
@@ -46,6 +48,9 @@ echo "check: $total boot(s), driver $DRIVER"
 passed=0
 failed=0
 bad_boots=0
+nudges=0
+flakes=0
+flaky_boots=()
 recap=()
 i=0
 for run in "${runs[@]}"; do
@@ -54,14 +59,20 @@ for run in "${runs[@]}"; do
 	summary=$ROOT/out/$DRIVER/$suite@$profile/summary
 	printf '[%d/%d] %s @ %s ... ' "$i" "$total" "$suite" "$profile"
 	out=$("$ROOT/scripts/lab.sh" "$suite" "$profile" 2>&1) || true
-	status=error p=0 f=1 secs=0
+	status=error p=0 f=1 secs=0 n=0 fl=0
 	if [[ -f $summary ]]; then
-		# status=... passed=... failed=... seconds=...
-		read -r status p f secs < <(sed 's/[a-z]*=//g' "$summary")
+		# status=... passed=... failed=... seconds=... nudges=... flakes=...
+		read -r status p f secs n fl < <(sed 's/[a-z]*=//g' "$summary")
+		n=${n:-0} fl=${fl:-0}
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
-	printf '%s %d s\n' "$status" "$secs"
+	nudges=$((nudges + n))
+	flakes=$((flakes + fl))
+	((fl == 0)) || flaky_boots+=("$suite@$profile")
+	note=
+	((fl == 0)) || note=", $fl flake(s)"
+	printf '%s %d s, %d nudge(s)%s\n' "$status" "$secs" "$n" "$note"
 	if [[ $status != ok ]]; then
 		bad_boots=$((bad_boots + 1))
 		# lab.sh already said which checks failed and, for a crash or
@@ -76,5 +87,6 @@ if ((bad_boots > 0)); then
 	echo "check: $bad_boots of $total boot(s) failed; logs under out/$DRIVER/"
 	printf '%s\n' "${recap[@]}"
 fi
+echo "check: $nudges nudges in $total boots, $flakes emulator flake(s)${flaky_boots[*]:+ (${flaky_boots[*]})}"
 echo "$passed passed, $failed failed"
 ((bad_boots == 0 && failed == 0))

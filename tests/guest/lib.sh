@@ -143,6 +143,9 @@ stock_load() {
 # has bound every controller of the profile.
 # shellcheck disable=SC2120 # the parameters are optional
 drv_load() {
+	# scripts/lab.sh takes a crash before the first of these lines for
+	# the emulator's, after it for the driver's.
+	echo "<5>lab: loading $DRIVER" >/dev/kmsg
 	case $DRIVER in
 	cnvme) insmod "$LAB/cnvme.ko" "$@" || fail "insmod cnvme.ko $* failed" ;;
 	stock) stock_load "$@" ;;
@@ -364,16 +367,55 @@ expect_field() { echo "${EXPECTED[$1]}" | cut -d: -f"$2"; }
 
 # --- I/O ------------------------------------------------------------------
 
+# How long a fio run may take: FIO_START_SECS for start-up and the verify
+# pass's set-up, plus every byte written and read again at FIO_MIN_MIBS.
+# basic@default moves 16-20 MiB/s (64 MiB written and verified in 3-4 s):
+# the bound leaves a loaded host an 8-10x margin, yet a request stalled
+# until a timeout or a nudge (20 s or more) overruns it.  A time-based run
+# gets its runtime plus the start-up allowance.
+FIO_START_SECS=${FIO_START_SECS:-15}
+FIO_MIN_MIBS=${FIO_MIN_MIBS:-2}
+
+# fio_bound DISK FIO-ARGS...: the bound in seconds for fio_verify's run.
+fio_bound() {
+	local dev=$1 a size='' jobs=1 runtime='' timed=0 bytes
+	shift
+	for a in "$@"; do
+		case $a in
+		--size=*) size=${a#--size=} ;;
+		--numjobs=*) jobs=${a#--numjobs=} ;;
+		--runtime=*) runtime=${a#--runtime=} ;;
+		--time_based) timed=1 ;;
+		esac
+	done
+	if ((timed)); then
+		echo $((FIO_START_SECS + ${runtime:-0}))
+		return 0
+	fi
+	case $size in
+	"") bytes=$(blockdev --getsize64 "/dev/$dev") ;;
+	*[kK]) bytes=$((${size%?} << 10)) ;;
+	*[mM]) bytes=$((${size%?} << 20)) ;;
+	*[gG]) bytes=$((${size%?} << 30)) ;;
+	*) bytes=$size ;;
+	esac
+	# Written once and read back once by each job.
+	echo $((FIO_START_SECS + (2 * jobs * bytes + (1 << 20) - 1) / ((1 << 20) * FIO_MIN_MIBS)))
+}
+
 # fio_verify DISK FIO-ARGS...: write, then read back and verify every block
-# (crc32c, abort on the first mismatch).
+# (crc32c, abort on the first mismatch), within fio_bound's time.
 fio_verify() {
-	local dev=$1 out rc=0
+	local dev=$1 out rc=0 t0 secs bound
 	shift
 	[[ -n $dev && -b /dev/$dev ]] || fail "no block device '/dev/$dev'" || return 1
+	bound=$(fio_bound "$dev" "$@")
 	out=$(mktemp)
+	t0=$(date +%s%N)
 	fio --name=verify --filename="/dev/$dev" --allow_file_create=0 --direct=1 --ioengine=io_uring \
 		--verify=crc32c --verify_fatal=1 --do_verify=1 --eta=never \
 		--group_reporting "$@" >"$out" 2>&1 || rc=$?
+	secs=$((($(date +%s%N) - t0 + 999999999) / 1000000000))
 	if ((rc != 0)); then
 		tail -n 30 "$out"
 		rm -f "$out"
@@ -382,6 +424,8 @@ fio_verify() {
 	fi
 	grep -E 'err=|READ:|WRITE:' "$out" || true
 	rm -f "$out"
+	echo "fio took $secs s (bound $bound s)"
+	((secs <= bound)) || fail "fio took $secs s, bound $bound s"
 }
 
 # Random bytes of LEN MiB written with O_DIRECT at byte OFFSET; the sha256
@@ -409,20 +453,84 @@ raw_verify() { # DISK OFFSET LEN_MiB FILE
 
 # --- kernel log -------------------------------------------------------------
 
+# dmesg_mark starts a window of the kernel log: dmesg_since and dmesg_clean
+# look at what follows it, and the expectations (expect_log) start empty.
 dmesg_mark() {
 	MARK="lab-mark-$SUITE-$$-$RANDOM"
 	echo "<5>$MARK" >/dev/kmsg
+	EXPECT_PAT=()
+	EXPECT_CNT=()
 }
 
 # The kernel log since the mark, raw: "<prio>[time] text".
 dmesg_since() { dmesg -r | sed -n "/$MARK/,\$p" | sed 1d; }
 
-BAD_LOG='\<(WARNING|BUG|Oops|KFENCE)\>|hung task|Call Trace'
+# Never fine unless declared: a crash, a warning, a lockdep splat, a stack.
+# scripts/lab.sh scans the whole console for the same lines (HOST_BAD_LOG).
+BAD_LOG='\<(WARNING|BUG|Oops|KFENCE)\>|hung task|blocked for more than|Call Trace|possible (circular|recursive) locking|inconsistent lock state|suspicious RCU usage'
+
+# A driver or the block layer recovering from something: a timeout, an
+# abort, a reset, a lost interrupt, a retry, an I/O error.  A test that
+# provokes one declares it (expect_log); anywhere else it is a failure,
+# even when the recovery worked.
+#   cnvme: drivers/block/cnvme/*.c
+RECOVERY_LOG='timed out|aborting|Abort of|resetting controller|controller is dead|interrupt lost|found complete on timeout|failed with status|fatal status|reset failed|keeps resetting|device is gone|unknown or stale command|PCI channel|error recovery did not finish|dead controller|slot reset|failed during probe'
+#   stock nvme / nvme-core
+RECOVERY_LOG+='|I/O tag [0-9]+|timeout, (aborting|reset controller|disable controller|completion polled)|Abort status|controller is down|Removing after probe failure|I/O Cmd\(|critical medium error|Disabling device after reset failure|Device not ready|IO queues lost|reset controller|persistent internal error|\(sct 0x[0-9a-f]+ / sc 0x'
+#   the block layer (blk_print_req_error: "<status> error, dev ..."), buffers;
+#   NVMe disks only: the power-off's sysrq makes the root disk (vda) fail
+#   the reads of a PID 1 that is still running
+RECOVERY_LOG+='|error, dev c?nvme|Buffer I/O error on dev c?nvme|lost async page write'
+
+# expect_log PATTERN COUNT: the window since the last dmesg_mark may hold
+# lines matching PATTERN (an ERE), and must hold COUNT of them: a number,
+# a range MIN-MAX, or "+" for one or more.  dmesg_clean checks the count
+# and lets those lines pass; any other line of BAD_LOG or RECOVERY_LOG
+# fails it.
+expect_log() {
+	[[ $# == 2 && $2 =~ ^([0-9]+|[0-9]+-[0-9]+|\+)$ ]] ||
+		{ echo "expect_log PATTERN COUNT|MIN-MAX|+: bad arguments: $*" >&2; return 1; }
+	EXPECT_PAT+=("$1")
+	EXPECT_CNT+=("$2")
+}
+
+count_in() { # N COUNT|MIN-MAX|+
+	case $2 in
+	+) (($1 >= 1)) ;;
+	*-*) (($1 >= ${2%-*} && $1 <= ${2#*-})) ;;
+	*) (($1 == $2)) ;;
+	esac
+}
+
+# Lines this check accepted that the host's whole-boot scan would refuse
+# go to results/log-allowed ("[time] text", as on the console), so that
+# scripts/lab.sh accepts exactly those lines and no others.
+allow_on_host() {
+	grep -E "$BAD_LOG|$RECOVERY_LOG" | sed 's/^<[0-9]*>//' >>"$RESULTS/log-allowed" || true
+}
 
 dmesg_clean() {
-	local bad
-	bad=$(dmesg_since | grep -E "$BAD_LOG" || true)
-	[[ -z $bad ]] && return 0
-	echo "$bad" | head -n 20
-	fail "kernel log has $(echo "$bad" | wc -l) bad line(s) since the suite began"
+	local log rest lines i n want bad=0
+	log=$(dmesg_since)
+	rest=$(grep -E "$BAD_LOG|$RECOVERY_LOG" <<<"$log" || true)
+	for i in "${!EXPECT_PAT[@]}"; do
+		want=${EXPECT_CNT[i]}
+		lines=$(grep -E -- "${EXPECT_PAT[i]}" <<<"$log" || true)
+		n=$(grep -c . <<<"$lines" || true)
+		if count_in "$n" "$want"; then
+			echo "expected: $n line(s) matching '${EXPECT_PAT[i]}' (want $want)"
+			[[ -z $lines ]] || allow_on_host <<<"$lines"
+		else
+			echo "$lines" | head -n 20
+			echo "expected $want line(s) matching '${EXPECT_PAT[i]}', found $n"
+			bad=$((bad + 1))
+		fi
+		rest=$(grep -v -E -- "${EXPECT_PAT[i]}" <<<"$rest" || true)
+	done
+	if [[ -n $rest ]]; then
+		echo "$rest" | head -n 20
+		fail "kernel log has $(grep -c . <<<"$rest") unexpected line(s) since the window began" ||
+			return 1
+	fi
+	((bad == 0)) || fail "$bad expect_log count(s) not met since the window began"
 }

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 600
+# lab-timeout: 220
 #
 # basic: the driver finds every disk the profile defines with the right
 # nsid, size, LBA size and cache mode; moves data correctly (fio

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 600
+# lab-timeout: 250
 #
 # cli: the driver as nvme-cli, libnvme, udev and unprivileged users see it.
 #   - sysfs: class nvme with nvme0 and its attributes, nvme-subsystem with

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 900
+# lab-timeout: 320
 #
 # cmdset: the NVM commands beyond read and write -- discard (Dataset
 # Management, several ranges per request), Write Zeroes, flush and FUA

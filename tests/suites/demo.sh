@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 420
+# lab-timeout: 200
 #
 # demo (make run): load the driver, show what it found, put ext4 on the
 # first disk, write and read back a file, run fio for 10 seconds, unload.

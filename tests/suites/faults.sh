@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 420
+# lab-timeout: 270
 #
 # faults: what the driver does when things go wrong.  Each profile brings
 # its own faults:
@@ -23,7 +23,8 @@
 #             state, rmmod works; a new controller plugged in (device_add)
 #             works and holds the data the first one acknowledged
 # Every case ends with a check for D-state tasks and of the kernel log
-# since the case began.
+# since the case began: the recovery lines each case provokes are declared
+# with expect_log, any other one fails it.
 
 # The helpers below run through check "$@", which shellcheck cannot see.
 # shellcheck disable=SC2317
@@ -522,14 +523,20 @@ default)
 	fi
 
 	case_begin resets
+	# cnvme says so once per reset; the stock driver resets silently.
+	if [[ $DRIVER == cnvme ]]; then expect_log 'resetting controller' "$RESETS"; fi
 	check "resets_${RESETS}_during_verified_io" resets_during_io "$P"
 	case_end
 
 	case_begin pci_reset
+	# cnvme rebuilds the controller after each of the 3 function resets.
+	if [[ $DRIVER == cnvme ]]; then expect_log 'resetting controller' 3; fi
 	check pci_function_reset_during_io pci_reset_during_io "$P"
 	case_end
 
 	case_begin remove_rescan
+	# The requests in flight when the function goes fail.
+	expect_log 'error, dev nvme' 0-64
 	check pci_remove_rescan_during_io remove_rescan_during_io "$P"
 	P=${DISK[0]:-}
 	check io_after_rescan fio_verify "$P" --rw=randwrite --bs=4k --iodepth=16 \
@@ -553,6 +560,12 @@ default)
 	;;
 slow)
 	case_begin timeout
+	# Every command that outlives the timeout is reported, then aborted
+	# or reset away; the I/O may fail cleanly.
+	expect_log 'timed out|QID [0-9]+ timeout' +
+	expect_log 'Abort of command|Abort status' 0-100
+	expect_log 'resetting controller|reset controller' 0-20
+	expect_log 'error, dev nvme' 0-100
 	check load_driver_io_timeout_2 drv_load io_timeout=2
 	check_disks probe
 	P=${DISK[0]:-}
@@ -569,6 +582,10 @@ slow)
 	;;
 mediaerr)
 	case_begin media
+	# Each read or write of a bad block fails and says so: the driver's
+	# line naming the LBA, the block layer's medium error.
+	expect_log 'failed with status|\(sct 0x2 / sc 0x8[01]\)' +
+	expect_log 'critical medium error, dev nvme' +
 	check load_driver drv_load
 	check_disks probe
 	P=${DISK[0]:-}

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 600
+# lab-timeout: 280
 #
 # lifecycle: the driver can be removed and brought back in every way a
 # user does it -- rmmod refused while a filesystem is mounted and allowed

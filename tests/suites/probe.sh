@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 420
+# lab-timeout: 200
 #
 # probe: controllers the basic suite does not cover.
 #   nons  no namespace: the driver binds, no disk appears, unload is clean.
