@@ -13,8 +13,8 @@
 # order of the README table.
 
 # shellcheck disable=SC2034 # the arrays are read by lab.sh
-PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu hotplug nons meta slow mediaerr
-	rootport ids nsmgmt)
+PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu swiotlb hotplug nons meta zoned
+	slow mediaerr rootport ids nsmgmt)
 
 MiB=$((1 << 20))
 GiB=$((1 << 30))
@@ -100,6 +100,15 @@ profile_iommu() {
 	GUEST_ENV+=(EXPECT_IOMMU=1)
 }
 
+# Every DMA bounced through swiotlb, as in SEV/TDX guests.  A bounce slot
+# keeps the offset within the controller page only when the driver asks
+# for it (dma_set_min_align_mask), and a mapping may not exceed the
+# largest slot run (dma_max_mapping_size, 256 KiB).
+profile_swiotlb() {
+	ctrl1
+	KARGS+=(swiotlb=force)
+}
+
 # Controller behind a hot-pluggable root port.  The guest unplugs it with
 # "device_del nvme0" and plugs a new one in with "device_add
 # $HOTPLUG_DEVICE" through the host (lib.sh host_monitor); errors injected
@@ -133,6 +142,20 @@ profile_meta() {
 		-device "nvme-ns,bus=c0,drive=d2,nsid=2,ms=8,mset=0,pi=0")
 	expect 1 "$GiB" 512
 	GUEST_ENV+=(EXPECT_CTRLS=1 META_NSID=2)
+}
+
+# nsid 1 plain, nsid 2 zoned (Zoned Namespace command set, CSI 2; QEMU's
+# default 128 MiB zones).  The stock driver makes it a host-managed zoned
+# disk; cnvme has no zoned support yet and must not expose it as a plain
+# disk.
+profile_zoned() {
+	raw_disk d1 "$GiB"
+	raw_disk d2 $((256 * MiB))
+	QEMU_ARGS+=(-device "nvme,id=c0,serial=lab-zoned-0"
+		-device "nvme-ns,bus=c0,drive=d1,nsid=1"
+		-device "nvme-ns,bus=c0,drive=d2,nsid=2,zoned=on")
+	expect 1 "$GiB" 512
+	GUEST_ENV+=(EXPECT_CTRLS=1 ZONED_NSID=2)
 }
 
 # A slow device: a throttle group lets SLOW_IOPS reads and writes a second

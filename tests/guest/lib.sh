@@ -451,6 +451,33 @@ raw_verify() { # DISK OFFSET LEN_MiB FILE
 	[[ $sum == "$(<"$4")" ]] || fail "data at byte $2 of $1 differs from what was written"
 }
 
+# --- block tracepoint ---------------------------------------------------------
+
+TRACE=/sys/kernel/tracing
+
+# Count the requests of a kind the block layer issues to the driver while
+# COMMAND runs.  KIND is an awk regex on the rwbs field.
+trace_count() { # DISK KIND COMMAND...
+	local disk=$1 kind=$2 devt n
+	shift 2
+	devt=$(<"/sys/block/$disk/dev")
+	mountpoint -q "$TRACE" || mount -t tracefs nodev "$TRACE"
+	echo 0 >"$TRACE/tracing_on"
+	: >"$TRACE/trace"
+	echo "dev == $(((${devt%:*} << 20) | ${devt#*:}))" \
+		>"$TRACE/events/block/block_rq_issue/filter"
+	# Enabled at boot by lab.sh (see there): then this write changes
+	# nothing, and the event is never disabled.
+	echo 1 >"$TRACE/events/block/block_rq_issue/enable"
+	echo 1 >"$TRACE/tracing_on"
+	"$@" >/dev/null 2>&1 || true
+	echo 0 >"$TRACE/tracing_on"
+	n=$(awk -v k="$kind" '/block_rq_issue/ { for (i = 1; i <= NF; i++)
+		if ($i ~ /^[0-9]+,[0-9]+$/) { if ($(i + 1) ~ k) c++; break } }
+		END { print c + 0 }' "$TRACE/trace")
+	echo "$n"
+}
+
 # --- kernel log -------------------------------------------------------------
 
 # dmesg_mark starts a window of the kernel log: dmesg_since and dmesg_clean

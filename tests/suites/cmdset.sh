@@ -22,7 +22,6 @@ set -euo pipefail
 . "$LAB/guest/lib.sh"
 
 MNT=/mnt
-TRACE=/sys/kernel/tracing
 
 # fill DISK OFFSET_MiB LEN_MiB: random data, so zeroes afterwards prove
 # that something really cleared it.
@@ -76,29 +75,6 @@ write_zeroes() {
 	blkdiscard -z -o $((17 << 20)) -l $((6 << 20)) "/dev/$1" ||
 		fail "blkdiscard -z failed" || return 1
 	is_zero "$1" 17 6 && not_zero "$1" 16 1 && not_zero "$1" 23 1
-}
-
-# Count the requests of a kind the block layer issues to the driver while
-# COMMAND runs.  KIND is an awk regex on the rwbs field.
-trace_count() { # DISK KIND COMMAND...
-	local disk=$1 kind=$2 devt n
-	shift 2
-	devt=$(<"/sys/block/$disk/dev")
-	mountpoint -q "$TRACE" || mount -t tracefs nodev "$TRACE"
-	echo 0 >"$TRACE/tracing_on"
-	: >"$TRACE/trace"
-	echo "dev == $(((${devt%:*} << 20) | ${devt#*:}))" \
-		>"$TRACE/events/block/block_rq_issue/filter"
-	# Enabled at boot by lab.sh (see there): then this write changes
-	# nothing, and the event is never disabled.
-	echo 1 >"$TRACE/events/block/block_rq_issue/enable"
-	echo 1 >"$TRACE/tracing_on"
-	"$@" >/dev/null 2>&1 || true
-	echo 0 >"$TRACE/tracing_on"
-	n=$(awk -v k="$kind" '/block_rq_issue/ { for (i = 1; i <= NF; i++)
-		if ($i ~ /^[0-9]+,[0-9]+$/) { if ($(i + 1) ~ k) c++; break } }
-		END { print c + 0 }' "$TRACE/trace")
-	echo "$n"
 }
 
 # With a volatile write cache, fsync must send a flush and an O_DSYNC

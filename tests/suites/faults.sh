@@ -7,7 +7,14 @@
 #   default   20 controller resets during a verified write; PCI function
 #             reset and PCI remove/rescan during I/O; module parameters out
 #             of range and garbage written to reset_controller are refused;
-#             the power-off at the end runs the shutdown callback
+#             the power-off at the end runs the shutdown callback; cnvme
+#             only, with its fault injection (fault_injection=1):
+#             fail_disable during a reset under verified I/O (bus
+#             mastering is off, read back from config space, before any
+#             command is completed; back on once the controller is live
+#             again; the data verifies), and fail_alloc of every
+#             request buffer beyond the per-queue reserve during verified
+#             I/O (the I/O still completes, from the reserve)
 #   slow      commands outlive a 2 s io_timeout (QEMU throttle group): the
 #             driver aborts and resets, the data is right or the I/O fails
 #             cleanly, nothing hangs
@@ -503,6 +510,90 @@ device_add_probes() {
 	poll 30 match_disks || fail "no disk on the new controller"
 }
 
+# --- default, cnvme's own fault injection -------------------------------------
+
+inject_dir() {
+	local d
+	d=/sys/kernel/debug/cnvme/$(basename "$(first_nvme_pci)")/inject
+	[[ -d $d ]] || fail "no $d (fault_injection=1 not in effect?)" >&2 || return 1
+	echo "$d"
+}
+
+# inject_fired RULE: how many times RULE fired, from inject/hits.
+inject_fired() {
+	local d
+	d=$(inject_dir) || return 1
+	awk -v r="$1" '$1 == r { print $3 }' "$d/hits"
+}
+
+# Bus Master Enable, bit 2 of the PCI command register, from config space.
+bme_on() {
+	local bdf cmd
+	bdf=$(basename "$(first_nvme_pci)")
+	cmd=$(setpci -s "$bdf" COMMAND) || fail "setpci -s $bdf COMMAND failed" || return 1
+	echo "$bdf PCI command 0x$cmd"
+	(((0x$cmd & 4) != 0))
+}
+
+# A reset whose disable never sees CSTS.RDY clear: the controller goes on
+# running.  Expected log lines: one "resetting controller", one "disable:
+# ... injected" from the injection, and one "controller did not stop ...
+# bus mastering off (PCI command X)" with X read back from config space
+# after the driver cleared Bus Master Enable and before it reaped or
+# cancelled any command (it logs it between the two).  Then the rebuild
+# enables the controller again with bus mastering on, the requeued I/O
+# goes out, fio verifies, and the controller is live.
+fail_disable_during_io() { # DISK
+	local d rc=0 line cmd n
+	d=$(inject_dir) || return 1
+	fio_verify_bg /tmp/fdis.log "$1" 0 32m
+	fio_started /tmp/fdis.log || return 1
+	echo 1 >"$d/fail_disable" || fail "cannot arm fail_disable" || return 1
+	ctrl_reset || { fio_wait 60 || true; return 1; }
+	state_is live || { fio_wait 60 || true; return 1; }
+	fio_wait 120 || rc=$?
+	fio_summary /tmp/fdis.log
+	((rc == 0)) || fail "verified fio failed across the reset (status $rc)" || return 1
+	[[ $(inject_fired fail_disable) == 1 ]] ||
+		fail "fail_disable fired $(inject_fired fail_disable) times, not once" || return 1
+	line=$(dmesg_since | grep 'bus mastering off' || true)
+	echo "${line:-no bus mastering line}"
+	n=0
+	[[ -z $line ]] || n=$(echo "$line" | wc -l)
+	((n == 1)) || fail "expected 1 'bus mastering off' line, found $n" || return 1
+	cmd=$(echo "$line" | sed -n 's/.*PCI command \(0x[0-9a-f]*\).*/\1/p')
+	[[ -n $cmd ]] || fail "no PCI command value in the line" || return 1
+	(((cmd & 4) == 0)) ||
+		fail "Bus Master Enable still set ($cmd) when the commands were completed" || return 1
+	n=$(log_count 'resetting controller')
+	((n == 1)) || fail "$n 'resetting controller' lines, expected 1" || return 1
+	bme_on || fail "bus mastering still off with the controller live again"
+}
+
+# Every allocation beyond the queue's reserve fails while up to 128
+# requests of 128 KiB at 512-byte offsets, submitted 32 at a time, are in
+# flight on one queue of 32 reserve entries; the module runs with
+# sgl_threshold=0, so each needs a PRP list page (and a scatterlist when
+# its buffer is in several segments).  The I/O must still complete and
+# verify, within a bound, from the reserve alone; the hits file proves
+# the reserve did run out.  Expected log lines: "inject: allocation at
+# site iod failed" (rate limited).
+iod_alloc_fails_io_completes() { # DISK
+	local d rc=0 fired
+	d=$(inject_dir) || return 1
+	echo "iod 1000000" >"$d/fail_alloc" || fail "cannot arm fail_alloc iod" || return 1
+	fio_bg /tmp/fiod.log "$1" --rw=randwrite --bs=128k --mem_align=512 \
+		--iodepth=128 --iodepth_batch_submit=32 --offset=256m --size=64m \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 --cpus_allowed=0
+	fio_wait 180 || rc=$?
+	fired=$(inject_fired fail_alloc:iod)
+	echo "iod 0" >"$d/fail_alloc" || true
+	fio_summary /tmp/fiod.log
+	echo "fail_alloc:iod fired ${fired:-?} times"
+	((rc == 0)) || fail "verified fio failed or hung with iod allocations failing (status $rc)" || return 1
+	((${fired:-0} > 0)) || fail "no allocation beyond the reserve was attempted: the case tested nothing"
+}
+
 # --- the suite ----------------------------------------------------------------
 
 ktap_begin
@@ -551,6 +642,18 @@ default)
 	if [[ $DRIVER == cnvme ]]; then
 		case_begin params
 		check bad_params_refused bad_params
+		case_end
+
+		case_begin fail_disable
+		check load_fault_injection drv_load fault_injection=1 sgl_threshold=0
+		check_disks inject
+		P=${DISK[0]:-}
+		check fail_disable_bus_mastering_off fail_disable_during_io "$P"
+		case_end
+
+		case_begin fail_alloc_iod
+		check iod_alloc_fails_io_completes iod_alloc_fails_io_completes "$P"
+		check unload_fault_injection drv_unload
 		case_end
 	fi
 

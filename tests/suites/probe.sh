@@ -7,6 +7,9 @@
 #   meta  nsid 1 plain, nsid 2 with metadata: nsid 1 works; cnvme gives
 #         nsid 2 no disk and says so in exactly one warning line (stock
 #         supports metadata formats, so only nsid 1 is checked there).
+#   zoned nsid 1 plain, nsid 2 zoned: nsid 1 works; cnvme gives nsid 2 no
+#         disk and says so in exactly one warning line; stock makes it a
+#         host-managed zoned disk (which shows the namespace is zoned).
 #   oneq  one I/O queue, one vector: two jobs on two CPUs share it.
 #   ids   (cnvme) a namespace reporting a UUID and an EUI-64: uuid, eui
 #         and wwid in sysfs, the udev link nvme-uuid.<UUID>.
@@ -44,6 +47,15 @@ one_warning_for_nsid() {
 	[[ -z $lines ]] || n=$(echo "$lines" | wc -l)
 	[[ -z $lines ]] || echo "$lines"
 	((n == 1)) || fail "expected 1 cnvme warning naming nsid $1, found $n"
+}
+
+# The stock driver's disk for a zoned namespace is host managed.
+zoned_disk_for_nsid() {
+	local d
+	d=$(disk_list | awk -v n="$1" '$2 == n { print $1 }')
+	[[ -n $d ]] || fail "nsid $1 has no disk" || return 1
+	echo "$d: zoned $(<"/sys/block/$d/queue/zoned")"
+	[[ $(<"/sys/block/$d/queue/zoned") == host-managed ]] || fail "$d is not host-managed zoned"
 }
 
 hw_queues() {
@@ -132,6 +144,17 @@ meta)
 	if [[ $DRIVER == cnvme ]]; then
 		check "nsid${META_NSID}_no_disk" no_disk_for_nsid "$META_NSID"
 		check "nsid${META_NSID}_one_warning" one_warning_for_nsid "$META_NSID"
+	fi
+	;;
+zoned)
+	check nsid1_disk wait_disks 30
+	check fio_nsid1 fio_verify "${DISK[0]:-}" --rw=randwrite --bsrange=512-128k \
+		--mem_align=512 --iodepth=8 --size=16m
+	if [[ $DRIVER == cnvme ]]; then
+		check "nsid${ZONED_NSID}_no_disk" no_disk_for_nsid "$ZONED_NSID"
+		check "nsid${ZONED_NSID}_one_warning" one_warning_for_nsid "$ZONED_NSID"
+	else
+		check "nsid${ZONED_NSID}_zoned_disk" poll 30 zoned_disk_for_nsid "$ZONED_NSID"
 	fi
 	;;
 oneq)

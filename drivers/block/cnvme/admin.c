@@ -5,6 +5,7 @@
  * Admin commands go through a blk-mq request queue of their own, so they
  * get tags, timeouts and cancellation from the same code as I/O.
  */
+#include <linux/dma-mapping.h>
 #include <linux/interrupt.h>
 #include <linux/io-64-nonatomic-lo-hi.h>
 
@@ -30,6 +31,12 @@ int cnvme_admin_enable(struct cnvme_ctrl *ctrl)
 	ret = cnvme_ctrl_disable(ctrl);
 	if (ret)
 		return ret;
+	/*
+	 * A teardown whose disable failed turned bus mastering off so that
+	 * the wedged device could not write into memory being handed back;
+	 * the controller now stopped, so it may master the bus again.
+	 */
+	pci_set_master(ctrl->pdev);
 	cnvme_q_init(q, 0, false);
 	writel(aqa, ctrl->bar + NVME_REG_AQA);
 	lo_hi_writeq(q->sq_dma_addr, ctrl->bar + NVME_REG_ASQ);
@@ -61,6 +68,13 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	struct blk_mq_tag_set *set = &ctrl->admin_tagset;
 	struct cnvme_queue *q = &ctrl->queues[0];
 	int ret;
+
+	/*
+	 * PRPs describe memory in controller pages: a bounce buffer
+	 * (swiotlb) must keep the offset within the page of what it
+	 * replaces, or every segment but the first lands mid-page.
+	 */
+	dma_set_min_align_mask(ctrl->dev, CNVME_CTRL_PAGE_SIZE - 1);
 
 	/* Whatever ran the controller before must stop using host memory. */
 	ret = cnvme_ctrl_disable(ctrl);
@@ -241,6 +255,22 @@ static void cnvme_init_subnqn(struct cnvme_ctrl *ctrl,
 	memset(ctrl->subnqn + off, 0, NVMF_NQN_SIZE - off);
 }
 
+/*
+ * The transfer limit: MDTS (as 1 << @max_shift bytes), and what the DMA
+ * layer maps in one piece.  With bounce buffering (swiotlb, forced in
+ * confidential guests) a mapping larger than a bounce slot fails, and
+ * the optimal size keeps IOMMU mappings within the IOVA caches.
+ */
+static u32 cnvme_dma_max_sectors(struct cnvme_ctrl *ctrl, u32 max_shift)
+{
+	size_t bytes = (size_t)1 << max_shift;
+
+	bytes = min(bytes, dma_max_mapping_size(ctrl->dev));
+	bytes = min(bytes, dma_opt_mapping_size(ctrl->dev));
+	bytes = round_down(bytes, CNVME_CTRL_PAGE_SIZE);
+	return max_t(u32, bytes, CNVME_CTRL_PAGE_SIZE) >> SECTOR_SHIFT;
+}
+
 /* Passthrough commands may be as large as I/O: raise the admin limit. */
 static int cnvme_admin_set_limits(struct cnvme_ctrl *ctrl)
 {
@@ -284,8 +314,9 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 	if (id->mdts)
 		max_shift = min_t(u32, max_shift,
 				  id->mdts + CNVME_CTRL_PAGE_SHIFT);
-	ctrl->max_hw_sectors = 1U << (max_shift - SECTOR_SHIFT);
-	ctrl->vwc = id->vwc & NVME_CTRL_VWC_PRESENT;
+	ctrl->max_hw_sectors = cnvme_dma_max_sectors(ctrl, max_shift);
+	ctrl->vwc_present = id->vwc & NVME_CTRL_VWC_PRESENT;
+	ctrl->vwc = ctrl->vwc_present;
 	ctrl->oncs = le16_to_cpu(id->oncs);
 	ctrl->oacs = le16_to_cpu(id->oacs);
 	ctrl->id_nn = le32_to_cpu(id->nn);
@@ -437,20 +468,85 @@ int cnvme_admin_read_vwc(struct cnvme_ctrl *ctrl)
 {
 	struct nvme_command cmd = { };
 	union nvme_result res;
+	bool on;
 	int ret;
 
-	if (!ctrl->vwc)
+	if (!ctrl->vwc_present) {
+		ctrl->vwc = false;
 		return 0;
+	}
 	cmd.features.opcode = nvme_admin_get_features;
 	cmd.features.fid = cpu_to_le32(NVME_FEAT_VOLATILE_WC);
 	ret = cnvme_admin_exec(ctrl, &cmd, NULL, 0, &res);
-	if (ret)
-		return ret < 0 ? ret : 0;
-	if (!(le32_to_cpu(res.u32) & 1)) {
-		dev_info(ctrl->dev, "volatile write cache is disabled: no flush or FUA needed\n");
-		ctrl->vwc = false;
-	}
+	if (ret < 0)
+		return ret;
+	on = ret || (le32_to_cpu(res.u32) & 1);
+	if (on != ctrl->vwc)
+		dev_info(ctrl->dev, "volatile write cache is %s\n",
+			 on ? "enabled: flush and FUA are sent" :
+			 "disabled: no flush or FUA needed");
+	WRITE_ONCE(ctrl->vwc, on);
 	return 0;
+}
+
+/**
+ * cnvme_ctrl_vwc_changed - the volatile write cache may have been switched
+ * @ctrl: the controller, live
+ *
+ * Called after every controller reset and after every successful Set
+ * Features (Volatile Write Cache) a user sent through passthrough: reads
+ * the feature again and makes every namespace's disk report write back
+ * (flush and FUA are sent) or write through (they are not) to match.  A
+ * feature that cannot be read counts as enabled, which is always safe.
+ *
+ * Context: process context, no locks held.
+ */
+void cnvme_ctrl_vwc_changed(struct cnvme_ctrl *ctrl)
+{
+	const blk_features_t wc = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+	struct cnvme_ns *ns;
+	bool on;
+
+	if (cnvme_admin_read_vwc(ctrl) < 0)
+		WRITE_ONCE(ctrl->vwc, ctrl->vwc_present);
+	on = READ_ONCE(ctrl->vwc);
+
+	mutex_lock(&ctrl->ns_lock);
+	list_for_each_entry(ns, &ctrl->namespaces, list) {
+		struct request_queue *q = ns->disk->queue;
+		struct queue_limits lim;
+
+		if (!!(q->limits.features & BLK_FEAT_WRITE_CACHE) == on)
+			continue;
+		lim = queue_limits_start_update(q);
+		if (on)
+			lim.features |= wc;
+		else
+			lim.features &= ~wc;
+		/* Only the features change: a freeze is not needed. */
+		if (queue_limits_commit_update(q, &lim))
+			dev_warn(ctrl->dev, "nsid %u: cannot update the write cache setting\n",
+				 ns->nsid);
+	}
+	mutex_unlock(&ctrl->ns_lock);
+}
+
+/**
+ * cnvme_admin_user_done - a user's admin command succeeded
+ * @ctrl: the controller
+ * @cmd: the command as the user sent it
+ *
+ * Follows what the command changed behind the driver's back: a Set
+ * Features of the Volatile Write Cache switches flush and FUA on or off.
+ *
+ * Context: process context, no locks held.
+ */
+void cnvme_admin_user_done(struct cnvme_ctrl *ctrl,
+			   const struct nvme_command *cmd)
+{
+	if (cmd->common.opcode == nvme_admin_set_features &&
+	    (le32_to_cpu(cmd->features.fid) & 0xff) == NVME_FEAT_VOLATILE_WC)
+		cnvme_ctrl_vwc_changed(ctrl);
 }
 
 /**

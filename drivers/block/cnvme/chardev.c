@@ -410,6 +410,8 @@ static int cnvme_submit_user_cmd(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
 	blk_mq_free_request(rq);
 
 	cnvme_unfreeze_namespaces(frozen);
+	if (!ns && !ret)
+		cnvme_admin_user_done(ctrl, c);
 	/* Namespaces may have come, gone or changed format. */
 	if (effects & (NVME_CMD_EFFECTS_NIC | NVME_CMD_EFFECTS_NCC))
 		cnvme_ns_scan(ctrl);

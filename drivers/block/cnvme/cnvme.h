@@ -66,6 +66,17 @@ struct dentry;
 #define CNVME_PRPS_PER_PAGE	(CNVME_CTRL_PAGE_SIZE / sizeof(__le64))
 #define CNVME_MAX_LIST_PAGES	3
 
+/*
+ * Per-queue reserve of the buffers a request may need besides its PDU: a
+ * scatterlist array for data in more than one segment, and list pages
+ * (PRP lists, SGL segments, Dataset Management ranges).  Preallocated
+ * when the queue's rings are, taken on submission and given back on
+ * completion, so the steady state allocates nothing and a request always
+ * gets its buffers once those in flight on its queue complete.
+ */
+#define CNVME_RESERVE_IO	32
+#define CNVME_RESERVE_ADMIN	CNVME_MAX_LIST_PAGES
+
 /* SGL descriptors in one list page: 256, twice CNVME_MAX_SEGS. */
 #define CNVME_SGLS_PER_PAGE	(CNVME_CTRL_PAGE_SIZE / sizeof(struct nvme_sgl_desc))
 
@@ -126,6 +137,7 @@ enum {
 	CNVME_Q_LIVE,		/* created on the device, IRQ may process it */
 	CNVME_Q_POLLED,		/* no interrupt: completions are polled */
 	CNVME_Q_POLLING,	/* a timeout handler is reaping the CQ */
+	CNVME_Q_IRQ,		/* the handler is requested on cq_vector */
 };
 
 /**
@@ -150,6 +162,15 @@ enum {
  * @tags: blk-mq driver tags of the hardware context served by this queue
  * @cq_poll_lock: serialises pollers of a polled queue (which has no
  *	interrupt handler to own its CQ)
+ * @rsv_lock: protects the reserve (@rsv_sgl, @rsv_pages and their
+ *	counts); taken with interrupts off, completions return buffers in
+ *	hard-irq context
+ * @rsv_sgl: free scatterlist arrays of CNVME_MAX_SEGS entries
+ * @rsv_pages: free list pages (CNVME_CTRL_PAGE_SIZE, from the PRP pool)
+ * @rsv_pages_dma: bus addresses of @rsv_pages
+ * @rsv_nr_sgl: entries of @rsv_sgl in use
+ * @rsv_nr_pages: entries of @rsv_pages in use
+ * @rsv_size: capacity of each of the two stacks
  * @ctrl: owning controller
  * @flags: CNVME_Q_* bits
  * @sq_dma_addr: bus address of @sq_cmds or @sq_io
@@ -181,6 +202,14 @@ struct cnvme_queue {
 	struct blk_mq_tags *tags;
 	spinlock_t cq_poll_lock;	/* CQ of a polled queue */
 
+	spinlock_t rsv_lock;	/* the reserve; irqs off */
+	struct scatterlist **rsv_sgl;
+	__le64 **rsv_pages;
+	dma_addr_t *rsv_pages_dma;
+	unsigned int rsv_nr_sgl;
+	unsigned int rsv_nr_pages;
+	unsigned int rsv_size;
+
 	struct cnvme_ctrl *ctrl ____cacheline_aligned_in_smp;
 	unsigned long flags;
 	dma_addr_t sq_dma_addr;
@@ -205,9 +234,10 @@ struct cnvme_queue {
  * @nr_list_pages: PRP list pages the current command uses
  * @single_dma: bus address of a single-segment mapping
  * @single_len: length of a single-segment mapping
- * @sgt: scatterlist of a multi-segment mapping; the array is allocated on
- *	first use of the tag and kept until the tag set goes away
- * @list: PRP list pages, allocated on first use and kept likewise
+ * @sgt: scatterlist of a multi-segment mapping; the array comes from the
+ *	queue's reserve (or, when that is empty, GFP_ATOMIC) for the
+ *	current command only, NULL otherwise
+ * @list: list pages of the current command, taken likewise, else NULL
  * @list_dma: bus addresses of @list
  */
 struct cnvme_iod {
@@ -415,7 +445,10 @@ struct cnvme_map_stats {
  * @dmrsl: most logical blocks in one range, 0 if unreported
  * @wzsl: Write Zeroes size limit (power of two, in 4 KiB units), 0 if none
  * @oacs: Optional Admin Command Support from Identify Controller
- * @vwc: the controller has a volatile write cache and it is enabled
+ * @vwc_present: Identify Controller reports a volatile write cache
+ * @vwc: the controller has a volatile write cache and it is enabled; read
+ *	at probe, after every reset and after every user Set Features of
+ *	the Volatile Write Cache feature (cnvme_ctrl_vwc_changed())
  * @serial: Serial Number, NUL terminated
  * @model: Model Number, NUL terminated
  * @firmware_rev: Firmware Revision, NUL terminated
@@ -514,6 +547,7 @@ struct cnvme_ctrl {
 	u8 dmrl;
 	u32 dmrsl;
 	u8 wzsl;
+	bool vwc_present;
 	bool vwc;
 	char serial[21];
 	char model[41];
@@ -680,6 +714,9 @@ int cnvme_identify(struct cnvme_ctrl *ctrl, u8 cns, u32 nsid, void *buf);
 int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl);
 int cnvme_admin_identify_nvm(struct cnvme_ctrl *ctrl);
 int cnvme_admin_read_vwc(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_vwc_changed(struct cnvme_ctrl *ctrl);
+void cnvme_admin_user_done(struct cnvme_ctrl *ctrl,
+			   const struct nvme_command *cmd);
 int cnvme_admin_effects(struct cnvme_ctrl *ctrl);
 int cnvme_admin_enable(struct cnvme_ctrl *ctrl);
 int cnvme_set_host_behavior(struct cnvme_ctrl *ctrl);
@@ -701,6 +738,7 @@ irqreturn_t cnvme_irq(int irq, void *data);
 irqreturn_t cnvme_irq_check(int irq, void *data);
 int cnvme_q_reap(struct cnvme_queue *q);
 void cnvme_cancel_all(struct cnvme_ctrl *ctrl, bool requeue);
+bool cnvme_io_drain(struct cnvme_ctrl *ctrl, unsigned long timeout);
 blk_status_t cnvme_status_to_blk(u16 status);
 
 /*

@@ -446,6 +446,69 @@ void cnvme_cmb_unmap(struct cnvme_ctrl *ctrl)
 	ctrl->cmbmsc = 0;
 }
 
+/* Give back the queue's reserve; also the unwind of cnvme_q_rsv_alloc(). */
+static void cnvme_q_rsv_free(struct cnvme_ctrl *ctrl, struct cnvme_queue *q)
+{
+	while (q->rsv_nr_sgl)
+		kfree(q->rsv_sgl[--q->rsv_nr_sgl]);
+	while (q->rsv_nr_pages) {
+		q->rsv_nr_pages--;
+		dma_pool_free(ctrl->prp_pool, q->rsv_pages[q->rsv_nr_pages],
+			      q->rsv_pages_dma[q->rsv_nr_pages]);
+	}
+	kfree(q->rsv_sgl);
+	kfree(q->rsv_pages);
+	kfree(q->rsv_pages_dma);
+	q->rsv_sgl = NULL;
+	q->rsv_pages = NULL;
+	q->rsv_pages_dma = NULL;
+	q->rsv_size = 0;
+}
+
+/*
+ * Fill the queue's reserve (see CNVME_RESERVE_IO): @size scatterlist
+ * arrays and @size list pages, in sleeping context, once per queue.
+ */
+static int cnvme_q_rsv_alloc(struct cnvme_ctrl *ctrl, struct cnvme_queue *q,
+			     unsigned int size)
+{
+	int node = dev_to_node(ctrl->dev);
+
+	spin_lock_init(&q->rsv_lock);
+	q->rsv_sgl = kcalloc_node(size, sizeof(*q->rsv_sgl), GFP_KERNEL, node);
+	q->rsv_pages = kcalloc_node(size, sizeof(*q->rsv_pages), GFP_KERNEL,
+				    node);
+	q->rsv_pages_dma = kcalloc_node(size, sizeof(*q->rsv_pages_dma),
+					GFP_KERNEL, node);
+	if (!q->rsv_sgl || !q->rsv_pages || !q->rsv_pages_dma)
+		goto out_free;
+	q->rsv_size = size;
+	while (q->rsv_nr_sgl < size) {
+		struct scatterlist *sgl;
+
+		sgl = kmalloc_array_node(CNVME_MAX_SEGS, sizeof(*sgl),
+					 GFP_KERNEL, node);
+		if (!sgl)
+			goto out_free;
+		sg_init_table(sgl, CNVME_MAX_SEGS);
+		q->rsv_sgl[q->rsv_nr_sgl++] = sgl;
+	}
+	while (q->rsv_nr_pages < size) {
+		__le64 *page;
+
+		page = dma_pool_alloc(ctrl->prp_pool, GFP_KERNEL,
+				      &q->rsv_pages_dma[q->rsv_nr_pages]);
+		if (!page)
+			goto out_free;
+		q->rsv_pages[q->rsv_nr_pages++] = page;
+	}
+	return 0;
+
+out_free:
+	cnvme_q_rsv_free(ctrl, q);
+	return -ENOMEM;
+}
+
 /**
  * cnvme_q_alloc - allocate the rings of one queue pair
  * @ctrl: the controller
@@ -453,7 +516,8 @@ void cnvme_cmb_unmap(struct cnvme_ctrl *ctrl)
  * @depth: entries per ring
  *
  * An I/O SQ takes its slot of the CMB when cnvme_cmb_map_sqs() mapped
- * one, else host memory like the CQ.
+ * one, else host memory like the CQ.  The queue's reserve of request
+ * buffers is filled here too.
  *
  * Return: 0 or -ENOMEM.
  */
@@ -480,6 +544,10 @@ int cnvme_q_alloc(struct cnvme_ctrl *ctrl, u16 qid, u32 depth)
 			goto out_free_cq;
 	}
 
+	if (cnvme_q_rsv_alloc(ctrl, q, qid ? CNVME_RESERVE_IO :
+			      CNVME_RESERVE_ADMIN))
+		goto out_free_sq;
+
 	spin_lock_init(&q->sq_lock);
 	spin_lock_init(&q->cq_poll_lock);
 	q->ctrl = ctrl;
@@ -489,6 +557,12 @@ int cnvme_q_alloc(struct cnvme_ctrl *ctrl, u16 qid, u32 depth)
 	q->cq_db = cnvme_db(ctrl, qid, true);
 	return 0;
 
+out_free_sq:
+	if (q->sq_cmds)
+		dma_free_coherent(ctrl->dev, depth * sizeof(*q->sq_cmds),
+				  q->sq_cmds, q->sq_dma_addr);
+	q->sq_cmds = NULL;
+	q->sq_io = NULL;
 out_free_cq:
 	dma_free_coherent(ctrl->dev, depth * sizeof(*q->cqes), q->cqes,
 			  q->cq_dma_addr);
@@ -507,6 +581,7 @@ void cnvme_q_free(struct cnvme_ctrl *ctrl, u16 qid)
 
 	if (!q->cqes)
 		return;
+	cnvme_q_rsv_free(ctrl, q);
 	if (q->sq_cmds)
 		dma_free_coherent(ctrl->dev, q->depth * sizeof(*q->sq_cmds),
 				  q->sq_cmds, q->sq_dma_addr);
@@ -577,24 +652,33 @@ void cnvme_q_init(struct cnvme_queue *q, u16 vector, bool polled)
 int cnvme_q_request_irq(struct cnvme_queue *q)
 {
 	struct cnvme_ctrl *ctrl = q->ctrl;
+	int ret;
 
 	if (test_bit(CNVME_Q_POLLED, &q->flags))
 		return 0;
 	if (cnvme_use_threaded_interrupts)
-		return pci_request_irq(ctrl->pdev, q->cq_vector, cnvme_irq_check,
-				       cnvme_irq, q, "cnvme%dq%u",
-				       ctrl->instance, q->qid);
-	return pci_request_irq(ctrl->pdev, q->cq_vector, cnvme_irq, NULL, q,
-			       "cnvme%dq%u", ctrl->instance, q->qid);
+		ret = pci_request_irq(ctrl->pdev, q->cq_vector, cnvme_irq_check,
+				      cnvme_irq, q, "cnvme%dq%u",
+				      ctrl->instance, q->qid);
+	else
+		ret = pci_request_irq(ctrl->pdev, q->cq_vector, cnvme_irq, NULL,
+				      q, "cnvme%dq%u", ctrl->instance, q->qid);
+	if (!ret)
+		set_bit(CNVME_Q_IRQ, &q->flags);
+	return ret;
 }
 
 /**
  * cnvme_q_free_irq - detach the interrupt handler of a queue
  * @q: the queue
+ *
+ * Idempotent: a handler that was never requested, or that an error path
+ * already freed (a failed reallocation of the vectors frees the admin
+ * queue's before it gives up), is left alone.
  */
 void cnvme_q_free_irq(struct cnvme_queue *q)
 {
-	if (test_bit(CNVME_Q_POLLED, &q->flags))
+	if (!test_and_clear_bit(CNVME_Q_IRQ, &q->flags))
 		return;
 	pci_free_irq(q->ctrl->pdev, q->cq_vector, q);
 }

@@ -6,6 +6,7 @@
  * lives in this file so that the helpers can stay static inline.
  */
 #include <linux/blk-mq-pci.h>
+#include <linux/delay.h>
 #include <linux/dma-mapping.h>
 #include <linux/interrupt.h>
 
@@ -116,20 +117,104 @@ static inline void cnvme_sq_ring(struct cnvme_queue *q)
 
 /* ---- data mapping ------------------------------------------------------ */
 
-static inline __le64 *cnvme_list_page(struct cnvme_ctrl *ctrl,
+/*
+ * Request buffers beyond the PDU come from the queue's reserve first, so
+ * the steady state allocates nothing; an empty reserve (more such
+ * requests in flight than it holds) falls back to GFP_ATOMIC, and when
+ * that fails too the request is retried later with BLK_STS_RESOURCE.
+ * What comes back finds room in the reserve or is freed, so the memory a
+ * queue keeps stays bounded by the reserve.
+ */
+static __le64 *cnvme_page_get(struct cnvme_queue *q, dma_addr_t *dma)
+{
+	unsigned long flags;
+	__le64 *page = NULL;
+
+	spin_lock_irqsave(&q->rsv_lock, flags);
+	if (q->rsv_nr_pages) {
+		q->rsv_nr_pages--;
+		page = q->rsv_pages[q->rsv_nr_pages];
+		*dma = q->rsv_pages_dma[q->rsv_nr_pages];
+	}
+	spin_unlock_irqrestore(&q->rsv_lock, flags);
+	if (page)
+		return page;
+	if (cnvme_inject_alloc(q->ctrl, CNVME_FA_IOD))
+		return NULL;
+	return dma_pool_alloc(q->ctrl->prp_pool, GFP_ATOMIC | __GFP_NOWARN, dma);
+}
+
+static void cnvme_page_put(struct cnvme_queue *q, __le64 *page, dma_addr_t dma)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->rsv_lock, flags);
+	if (q->rsv_nr_pages < q->rsv_size) {
+		q->rsv_pages[q->rsv_nr_pages] = page;
+		q->rsv_pages_dma[q->rsv_nr_pages] = dma;
+		q->rsv_nr_pages++;
+		page = NULL;
+	}
+	spin_unlock_irqrestore(&q->rsv_lock, flags);
+	if (page)
+		dma_pool_free(q->ctrl->prp_pool, page, dma);
+}
+
+static struct scatterlist *cnvme_sgl_get(struct cnvme_queue *q)
+{
+	struct scatterlist *sgl = NULL;
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->rsv_lock, flags);
+	if (q->rsv_nr_sgl)
+		sgl = q->rsv_sgl[--q->rsv_nr_sgl];
+	spin_unlock_irqrestore(&q->rsv_lock, flags);
+	if (sgl)
+		return sgl;
+	if (cnvme_inject_alloc(q->ctrl, CNVME_FA_IOD))
+		return NULL;
+	sgl = kmalloc_array(CNVME_MAX_SEGS, sizeof(*sgl),
+			    GFP_ATOMIC | __GFP_NOWARN);
+	if (sgl)
+		sg_init_table(sgl, CNVME_MAX_SEGS);
+	return sgl;
+}
+
+static void cnvme_sgl_put(struct cnvme_queue *q, struct scatterlist *sgl)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->rsv_lock, flags);
+	if (q->rsv_nr_sgl < q->rsv_size) {
+		q->rsv_sgl[q->rsv_nr_sgl++] = sgl;
+		sgl = NULL;
+	}
+	spin_unlock_irqrestore(&q->rsv_lock, flags);
+	kfree(sgl);
+}
+
+/* Give back whatever buffers the request's current command took. */
+static void cnvme_put_bufs(struct cnvme_queue *q, struct cnvme_iod *iod)
+{
+	unsigned int i;
+
+	for (i = 0; i < CNVME_MAX_LIST_PAGES; i++) {
+		if (iod->list[i]) {
+			cnvme_page_put(q, iod->list[i], iod->list_dma[i]);
+			iod->list[i] = NULL;
+		}
+	}
+	if (iod->sgt.sgl) {
+		cnvme_sgl_put(q, iod->sgt.sgl);
+		iod->sgt.sgl = NULL;
+	}
+}
+
+static inline __le64 *cnvme_list_page(struct cnvme_queue *q,
 				      struct cnvme_iod *iod, unsigned int i)
 {
-	if (unlikely(!iod->list[i])) {
-		if (cnvme_inject_alloc(ctrl, CNVME_FA_IOD))
-			return NULL;
-		/*
-		 * First use of this request slot for a transfer that needs
-		 * a list page: the page is kept for later requests, so the
-		 * steady state allocates nothing.
-		 */
-		iod->list[i] = dma_pool_alloc(ctrl->prp_pool, GFP_ATOMIC,
-					      &iod->list_dma[i]);
-	}
+	if (!iod->list[i])
+		iod->list[i] = cnvme_page_get(q, &iod->list_dma[i]);
 	return iod->list[i];
 }
 
@@ -141,7 +226,7 @@ static inline __le64 *cnvme_list_page(struct cnvme_ctrl *ctrl,
  * every segment but the last ends on one; anything else is a bug that
  * fails the request instead of corrupting memory.
  */
-static noinline blk_status_t cnvme_setup_prp_list(struct cnvme_ctrl *ctrl,
+static noinline blk_status_t cnvme_setup_prp_list(struct cnvme_queue *q,
 						  struct request *rq,
 						  struct cnvme_iod *iod,
 						  struct scatterlist *sg,
@@ -184,7 +269,7 @@ static noinline blk_status_t cnvme_setup_prp_list(struct cnvme_ctrl *ctrl,
 				iod->cmd.common.dptr.prp2 = cpu_to_le64(dma);
 				return BLK_STS_OK;
 			}
-			list = cnvme_list_page(ctrl, iod, 0);
+			list = cnvme_list_page(q, iod, 0);
 			if (!list)
 				return BLK_STS_RESOURCE;
 			iod->nr_list_pages = 1;
@@ -199,7 +284,7 @@ static noinline blk_status_t cnvme_setup_prp_list(struct cnvme_ctrl *ctrl,
 
 			if (unlikely(++list_idx == CNVME_MAX_LIST_PAGES))
 				goto bad_sgl;
-			next = cnvme_list_page(ctrl, iod, list_idx);
+			next = cnvme_list_page(q, iod, list_idx);
 			if (!next)
 				return BLK_STS_RESOURCE;
 			next[0] = list[i - 1];
@@ -214,7 +299,7 @@ static noinline blk_status_t cnvme_setup_prp_list(struct cnvme_ctrl *ctrl,
 	}
 
 bad_sgl:
-	dev_err_ratelimited(ctrl->dev,
+	dev_err_ratelimited(q->ctrl->dev,
 			    "unaligned DMA segment in a %u-byte request (%u segments)\n",
 			    blk_rq_payload_bytes(rq), blk_rq_nr_phys_segments(rq));
 	return BLK_STS_IOERR;
@@ -226,7 +311,7 @@ bad_sgl:
  * second page itself, not a list).  Everything else goes through the list
  * builder above.
  */
-static __always_inline blk_status_t cnvme_setup_prps(struct cnvme_ctrl *ctrl,
+static __always_inline blk_status_t cnvme_setup_prps(struct cnvme_queue *q,
 						     struct request *rq,
 						     struct cnvme_iod *iod,
 						     struct scatterlist *sg,
@@ -237,7 +322,7 @@ static __always_inline blk_status_t cnvme_setup_prps(struct cnvme_ctrl *ctrl,
 	u32 length = blk_rq_payload_bytes(rq);
 
 	if (length > seg_len || length > first + page)
-		return cnvme_setup_prp_list(ctrl, rq, iod, sg, dma, seg_len);
+		return cnvme_setup_prp_list(q, rq, iod, sg, dma, seg_len);
 	iod->cmd.common.dptr.prp1 = cpu_to_le64(dma);
 	iod->cmd.common.dptr.prp2 = length > first ? cpu_to_le64(dma + first) : 0;
 	iod->nr_list_pages = 0;
@@ -264,7 +349,7 @@ static inline void cnvme_sgl_set(struct nvme_sgl_desc *d, dma_addr_t addr,
  * lengths of block I/O give exactly that, and user buffers that are not
  * aligned so are bounced by the block layer.
  */
-static blk_status_t cnvme_setup_sgl(struct cnvme_ctrl *ctrl,
+static blk_status_t cnvme_setup_sgl(struct cnvme_queue *q,
 				    struct cnvme_iod *iod,
 				    struct scatterlist *sgl, unsigned int nents,
 				    dma_addr_t dma, u32 len)
@@ -280,7 +365,7 @@ static blk_status_t cnvme_setup_sgl(struct cnvme_ctrl *ctrl,
 			      NVME_SGL_FMT_DATA_DESC);
 		return BLK_STS_OK;
 	}
-	list = (struct nvme_sgl_desc *)cnvme_list_page(ctrl, iod, 0);
+	list = (struct nvme_sgl_desc *)cnvme_list_page(q, iod, 0);
 	if (!list)
 		return BLK_STS_RESOURCE;
 	iod->nr_list_pages = 1;
@@ -326,15 +411,18 @@ static inline bool cnvme_use_sgl(struct cnvme_queue *q, struct request *rq,
 		(u64)(threshold - 1) * blk_rq_nr_phys_segments(rq);
 }
 
-static inline void cnvme_unmap_data(struct cnvme_ctrl *ctrl,
+/* Undo the data mapping and give back the command's buffers. */
+static inline void cnvme_unmap_data(struct cnvme_queue *q,
 				    struct request *rq, struct cnvme_iod *iod)
 {
 	if (iod->mapped == CNVME_MAP_SINGLE)
-		dma_unmap_page(ctrl->dev, iod->single_dma, iod->single_len,
+		dma_unmap_page(q->ctrl->dev, iod->single_dma, iod->single_len,
 			       rq_dma_dir(rq));
 	else if (iod->mapped == CNVME_MAP_SG)
-		dma_unmap_sgtable(ctrl->dev, &iod->sgt, rq_dma_dir(rq), 0);
+		dma_unmap_sgtable(q->ctrl->dev, &iod->sgt, rq_dma_dir(rq), 0);
 	iod->mapped = CNVME_MAP_NONE;
+	if (unlikely(iod->sgt.sgl || iod->list[0]))
+		cnvme_put_bufs(q, iod);
 }
 
 static blk_status_t cnvme_map_data(struct cnvme_queue *q, struct request *rq,
@@ -355,43 +443,40 @@ static blk_status_t cnvme_map_data(struct cnvme_queue *q, struct request *rq,
 		iod->single_len = bv.bv_len;
 		iod->mapped = CNVME_MAP_SINGLE;
 		if (sgl)
-			ret = cnvme_setup_sgl(ctrl, iod, NULL, 1,
+			ret = cnvme_setup_sgl(q, iod, NULL, 1,
 					      iod->single_dma, bv.bv_len);
 		else
-			ret = cnvme_setup_prps(ctrl, rq, iod, NULL,
+			ret = cnvme_setup_prps(q, rq, iod, NULL,
 					       iod->single_dma, bv.bv_len);
 		goto out;
 	}
 
-	if (unlikely(!iod->sgt.sgl)) {
-		if (cnvme_inject_alloc(ctrl, CNVME_FA_IOD))
-			return BLK_STS_RESOURCE;
-		/* Kept for the life of the request slot, like list pages. */
-		iod->sgt.sgl = kmalloc_array(CNVME_MAX_SEGS,
-					     sizeof(*iod->sgt.sgl), GFP_ATOMIC);
-		if (!iod->sgt.sgl)
-			return BLK_STS_RESOURCE;
-		sg_init_table(iod->sgt.sgl, CNVME_MAX_SEGS);
-	}
+	iod->sgt.sgl = cnvme_sgl_get(q);
+	if (!iod->sgt.sgl)
+		return BLK_STS_RESOURCE;
 	iod->sgt.orig_nents = blk_rq_map_sg(rq->q, rq, iod->sgt.sgl);
-	if (!iod->sgt.orig_nents)
-		return BLK_STS_IOERR;
+	if (!iod->sgt.orig_nents) {
+		ret = BLK_STS_IOERR;
+		goto out;
+	}
 	rc = dma_map_sgtable(ctrl->dev, &iod->sgt, rq_dma_dir(rq),
 			     DMA_ATTR_NO_WARN);
-	if (rc)
-		return rc == -ENOMEM ? BLK_STS_RESOURCE : BLK_STS_IOERR;
+	if (rc) {
+		ret = rc == -ENOMEM ? BLK_STS_RESOURCE : BLK_STS_IOERR;
+		goto out;
+	}
 	iod->mapped = CNVME_MAP_SG;
 	if (sgl)
-		ret = cnvme_setup_sgl(ctrl, iod, iod->sgt.sgl, iod->sgt.nents,
+		ret = cnvme_setup_sgl(q, iod, iod->sgt.sgl, iod->sgt.nents,
 				      sg_dma_address(iod->sgt.sgl),
 				      sg_dma_len(iod->sgt.sgl));
 	else
-		ret = cnvme_setup_prps(ctrl, rq, iod, iod->sgt.sgl,
+		ret = cnvme_setup_prps(q, rq, iod, iod->sgt.sgl,
 				       sg_dma_address(iod->sgt.sgl),
 				       sg_dma_len(iod->sgt.sgl));
 out:
 	if (ret != BLK_STS_OK) {
-		cnvme_unmap_data(ctrl, rq, iod);
+		cnvme_unmap_data(q, rq, iod);
 		return ret;
 	}
 	/* What the tests read to tell which path block I/O took. */
@@ -430,16 +515,17 @@ static inline blk_status_t cnvme_setup_rw(struct cnvme_ns *ns,
  * goes into the request slot's PRP list page, which is coherent DMA
  * memory already, so nothing has to be allocated or mapped.
  */
-static blk_status_t cnvme_setup_discard(struct cnvme_ctrl *ctrl,
+static blk_status_t cnvme_setup_discard(struct cnvme_queue *q,
 					struct cnvme_ns *ns, struct request *rq,
 					struct cnvme_iod *iod)
 {
+	struct cnvme_ctrl *ctrl = q->ctrl;
 	struct nvme_command *cmd = &iod->cmd;
 	struct nvme_dsm_range *range;
 	unsigned int n = 0;
 	struct bio *bio;
 
-	range = (struct nvme_dsm_range *)cnvme_list_page(ctrl, iod, 0);
+	range = (struct nvme_dsm_range *)cnvme_list_page(q, iod, 0);
 	if (!range)
 		return BLK_STS_RESOURCE;
 	__rq_for_each_bio(bio, rq) {
@@ -486,7 +572,7 @@ static inline blk_status_t cnvme_setup_write_zeroes(struct cnvme_ns *ns,
 	return BLK_STS_OK;
 }
 
-static inline blk_status_t cnvme_setup_cmd(struct cnvme_ctrl *ctrl,
+static inline blk_status_t cnvme_setup_cmd(struct cnvme_queue *q,
 					   struct cnvme_ns *ns,
 					   struct request *rq,
 					   struct cnvme_iod *iod)
@@ -499,7 +585,7 @@ static inline blk_status_t cnvme_setup_cmd(struct cnvme_ctrl *ctrl,
 	case REQ_OP_WRITE:
 		return cnvme_setup_rw(ns, rq, cmd, nvme_cmd_write);
 	case REQ_OP_DISCARD:
-		return cnvme_setup_discard(ctrl, ns, rq, iod);
+		return cnvme_setup_discard(q, ns, rq, iod);
 	case REQ_OP_WRITE_ZEROES:
 		return cnvme_setup_write_zeroes(ns, rq, cmd);
 	case REQ_OP_FLUSH:
@@ -534,12 +620,21 @@ static __always_inline blk_status_t cnvme_prep_rq(struct cnvme_queue *q,
 	iod->aborted = 0;
 	iod->mapped = CNVME_MAP_NONE;
 	iod->status = 0;
-	/* Passthrough submitters set the flags; block I/O has none. */
+	/*
+	 * Passthrough submitters set the flags; block I/O has none.  What
+	 * the driver itself marked on an earlier submission of this slot
+	 * (cancelled by a teardown after an Abort) never carries over.
+	 */
 	if (!blk_rq_is_passthrough(rq))
 		iod->flags = 0;
-	ret = cnvme_setup_cmd(q->ctrl, rq->q->queuedata, rq, iod);
-	if (unlikely(ret))
+	else
+		iod->flags &= ~CNVME_IOD_CANCELLED;
+	ret = cnvme_setup_cmd(q, rq->q->queuedata, rq, iod);
+	if (unlikely(ret)) {
+		/* A discard may hold a list page already. */
+		cnvme_unmap_data(q, rq, iod);
 		return ret;
+	}
 
 	/* A discard's segments are its ranges, not data to map. */
 	if (blk_rq_nr_phys_segments(rq) && req_op(rq) != REQ_OP_DISCARD) {
@@ -552,7 +647,7 @@ static __always_inline blk_status_t cnvme_prep_rq(struct cnvme_queue *q,
 		 * command that does move data fails instead of using
 		 * address zero.
 		 */
-		cnvme_setup_sgl(q->ctrl, iod, NULL, 0, 0, 0);
+		cnvme_setup_sgl(q, iod, NULL, 0, 0, 0);
 	}
 
 	iod->gen = (iod->gen + 1) & CNVME_CID_GEN_MASK;
@@ -699,7 +794,7 @@ static void cnvme_complete_rq(struct request *rq)
 	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
 	struct cnvme_queue *q = rq->mq_hctx->driver_data;
 
-	cnvme_unmap_data(q->ctrl, rq, iod);
+	cnvme_unmap_data(q, rq, iod);
 	if (unlikely(iod->status)) {
 		if (cnvme_retry(q->ctrl, rq, iod))
 			return;
@@ -715,7 +810,7 @@ static void cnvme_complete_batch(struct io_comp_batch *iob)
 	rq_list_for_each(&iob->req_list, rq) {
 		struct cnvme_queue *q = rq->mq_hctx->driver_data;
 
-		cnvme_unmap_data(q->ctrl, rq, blk_mq_rq_to_pdu(rq));
+		cnvme_unmap_data(q, rq, blk_mq_rq_to_pdu(rq));
 	}
 	blk_mq_end_request_batch(iob);
 }
@@ -726,10 +821,18 @@ static inline void cnvme_handle_cqe(struct cnvme_queue *q,
 {
 	u16 cid = READ_ONCE(cqe->command_id);
 	u16 tag = cid & CNVME_CID_TAG_MASK;
+	struct blk_mq_tags *tags = READ_ONCE(q->tags);
 	struct cnvme_iod *iod;
 	struct request *rq;
 
-	rq = tag < q->tags->nr_tags ? blk_mq_tag_to_rq(q->tags, tag) : NULL;
+	/*
+	 * An I/O queue gets its tags only with the first request queue of
+	 * the tag set: before a namespace exists nothing was sent on it, so
+	 * whatever completes there is bogus.
+	 */
+	if (unlikely(!tags))
+		goto bogus;
+	rq = tag < tags->nr_tags ? blk_mq_tag_to_rq(tags, tag) : NULL;
 	if (unlikely(!rq))
 		goto bogus;
 	iod = blk_mq_rq_to_pdu(rq);
@@ -760,13 +863,20 @@ bogus:
 static __always_inline int cnvme_process_cq(struct cnvme_queue *q,
 					    struct io_comp_batch *iob)
 {
+	u16 head = q->cq_head;
+	u8 phase = q->cq_phase;
 	int found = 0;
 
+	/*
+	 * The ring position lives in locals and is stored once at the end:
+	 * cnvme_poll() and cnvme_irq_check() peek at it without owning the
+	 * CQ, and must never see an index one past the ring.
+	 */
 	for (;;) {
-		struct nvme_completion *cqe = &q->cqes[q->cq_head];
+		struct nvme_completion *cqe = &q->cqes[head];
 		u16 status = le16_to_cpu(READ_ONCE(cqe->status));
 
-		if ((status & 1) != q->cq_phase)
+		if ((status & 1) != phase)
 			break;
 		/*
 		 * The phase tag says the device has written this entry.
@@ -778,14 +888,17 @@ static __always_inline int cnvme_process_cq(struct cnvme_queue *q,
 		dma_rmb();
 		cnvme_handle_cqe(q, iob, cqe, status >> 1);
 		found++;
-		if (++q->cq_head == q->depth) {
-			q->cq_head = 0;
-			q->cq_phase ^= 1;
+		if (++head == q->depth) {
+			head = 0;
+			phase ^= 1;
 		}
 	}
-	if (found && cnvme_dbbuf_need_mmio(q->dbbuf_cq_db, q->dbbuf_cq_ei,
-					   q->cq_head))
-		writel(q->cq_head, q->cq_db);
+	if (!found)
+		return 0;
+	WRITE_ONCE(q->cq_head, head);
+	WRITE_ONCE(q->cq_phase, phase);
+	if (cnvme_dbbuf_need_mmio(q->dbbuf_cq_db, q->dbbuf_cq_ei, head))
+		writel(head, q->cq_db);
 	return found;
 }
 
@@ -839,9 +952,6 @@ irqreturn_t cnvme_irq_check(int irq, void *data)
 
 	if (unlikely(!test_bit(CNVME_Q_LIVE, &q->flags)))
 		return IRQ_NONE;
-	/* The thread is wrapping the ring right now: let it look again. */
-	if (head >= q->depth)
-		return IRQ_WAKE_THREAD;
 	if ((le16_to_cpu(READ_ONCE(q->cqes[head].status)) & 1) !=
 	    READ_ONCE(q->cq_phase))
 		return IRQ_NONE;
@@ -856,10 +966,11 @@ irqreturn_t cnvme_irq_check(int irq, void *data)
 static int cnvme_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 {
 	struct cnvme_queue *q = hctx->driver_data;
-	struct nvme_completion *cqe = &q->cqes[q->cq_head];
+	struct nvme_completion *cqe = &q->cqes[READ_ONCE(q->cq_head)];
 	int found = 0;
 
-	if ((le16_to_cpu(READ_ONCE(cqe->status)) & 1) != q->cq_phase)
+	/* Unlocked peek: the owner stores head and phase only in range. */
+	if ((le16_to_cpu(READ_ONCE(cqe->status)) & 1) != READ_ONCE(q->cq_phase))
 		return 0;
 	spin_lock(&q->cq_poll_lock);
 	if (test_bit(CNVME_Q_LIVE, &q->flags))
@@ -914,6 +1025,45 @@ void cnvme_cancel_all(struct cnvme_ctrl *ctrl, bool requeue)
 	blk_mq_tagset_wait_completed_request(&ctrl->admin_tagset);
 }
 
+static bool cnvme_count_inflight(struct request *rq, void *data)
+{
+	if (blk_mq_rq_state(rq) == MQ_RQ_IN_FLIGHT)
+		(*(unsigned int *)data)++;
+	return true;
+}
+
+/**
+ * cnvme_io_drain - wait for the I/O commands in flight to complete
+ * @ctrl: the controller, with its namespaces' queues quiesced
+ * @timeout: how long to wait, in jiffies
+ *
+ * Before CC.SHN the controller should have nothing outstanding: with the
+ * queues quiesced nothing new is sent, and what is in flight completes
+ * normally through the interrupt handlers.  Whatever is left at the
+ * deadline is cancelled by the teardown that follows.
+ *
+ * Context: process context, not holding @ctrl->teardown_lock.
+ * Return: true if no I/O command is in flight any more.
+ */
+bool cnvme_io_drain(struct cnvme_ctrl *ctrl, unsigned long timeout)
+{
+	unsigned long deadline = jiffies + timeout;
+	unsigned int busy;
+
+	if (!ctrl->tagset_ready)
+		return true;
+	for (;;) {
+		busy = 0;
+		blk_mq_tagset_busy_iter(&ctrl->tagset, cnvme_count_inflight,
+					&busy);
+		if (!busy)
+			return true;
+		if (time_after(jiffies, deadline))
+			return false;
+		usleep_range(10000, 20000);
+	}
+}
+
 static enum rq_end_io_ret cnvme_abort_end_io(struct request *rq,
 					     blk_status_t error)
 {
@@ -952,6 +1102,8 @@ static bool cnvme_abort(struct cnvme_ctrl *ctrl, struct cnvme_queue *q,
 	if (IS_ERR(abort_rq))
 		goto out_put;
 	aiod = blk_mq_rq_to_pdu(abort_rq);
+	/* The slot may still carry a previous command's flags. */
+	aiod->flags = 0;
 	memset(&aiod->cmd, 0, sizeof(aiod->cmd));
 	aiod->cmd.abort.opcode = nvme_admin_abort_cmd;
 	aiod->cmd.abort.cid = iod->cmd.common.command_id;
@@ -1081,6 +1233,11 @@ static int cnvme_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
 	return 0;
 }
 
+/*
+ * Buffers go back to the reserve when a command completes; a request
+ * that never completed (its tag set is torn down after a failed probe)
+ * may still hold some, which go straight back to the allocators.
+ */
 static void cnvme_exit_request(struct blk_mq_tag_set *set, struct request *rq,
 			       unsigned int hctx_idx)
 {

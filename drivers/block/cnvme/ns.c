@@ -167,6 +167,13 @@ static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid,
 	ratelimit_state_init(&ns->nuse_rs, 5 * HZ, 1);
 	ratelimit_set_flags(&ns->nuse_rs, RATELIMIT_MSG_ON_RELEASE);
 	cnvme_ns_read_ids(ctrl, nsid, id, &ns->ids);
+	/* Zoned and other command sets are not NVM: no plain disk for them. */
+	if (ns->ids.csi != NVME_CSI_NVM) {
+		dev_warn(ctrl->dev, "nsid %u: command set %u is not supported, skipped\n",
+			 nsid, ns->ids.csi);
+		kfree(ns);
+		return 0;
+	}
 
 	lim.logical_block_size = 1U << shift;
 	lim.physical_block_size = 1U << shift;

@@ -92,14 +92,30 @@ static void cnvme_unquiesce_admin(struct cnvme_ctrl *ctrl)
 static void cnvme_ctrl_teardown(struct cnvme_ctrl *ctrl, unsigned int how)
 {
 	unsigned int i;
+	bool gone;
+	int ret = 0;
 
 	lockdep_assert_held(&ctrl->teardown_lock);
 	cnvme_quiesce_io(ctrl);
 	cnvme_quiesce_admin(ctrl);
 
-	if (cnvme_ctrl_present(ctrl)) {
-		if (!(how & CNVME_TD_SHUTDOWN) || cnvme_ctrl_shutdown(ctrl))
-			cnvme_ctrl_disable(ctrl);
+	gone = !cnvme_ctrl_present(ctrl);
+	if (!gone && (!(how & CNVME_TD_SHUTDOWN) || cnvme_ctrl_shutdown(ctrl)))
+		ret = cnvme_ctrl_disable(ctrl);
+	if (gone || ret) {
+		u16 cmd = 0;
+
+		/*
+		 * A controller that did not stop, or cannot be asked to, may
+		 * still write into the buffers about to be unmapped and the
+		 * requests about to be completed: cut it off the bus first.
+		 * cnvme_admin_enable() lets it master the bus again.
+		 */
+		pci_clear_master(ctrl->pdev);
+		pci_read_config_word(ctrl->pdev, PCI_COMMAND, &cmd);
+		if (!gone)
+			dev_warn(ctrl->dev, "controller did not stop (%d): bus mastering off (PCI command %#06x) before its commands complete\n",
+				 ret, cmd);
 	}
 
 	for (i = 0; i <= ctrl->nr_io_queues; i++) {
@@ -269,6 +285,8 @@ void cnvme_reset_work(struct work_struct *work)
 	 * udev, and look at the namespaces again.
 	 */
 	cnvme_aer_start(ctrl);
+	/* A controller reset may bring the write cache back enabled. */
+	cnvme_ctrl_vwc_changed(ctrl);
 	cnvme_ctrl_connected_uevent(ctrl);
 	cnvme_ns_scan(ctrl);
 }
@@ -395,6 +413,20 @@ void cnvme_ctrl_stop(struct cnvme_ctrl *ctrl)
 	mutex_unlock(&ctrl->teardown_lock);
 }
 
+/*
+ * Before CC.SHN: stop new I/O and let what is in flight finish, so that
+ * the shutdown does not find commands outstanding.  Bounded by the
+ * shutdown timeout; the teardown cancels any straggler.
+ */
+static void cnvme_ctrl_quiesce_drain(struct cnvme_ctrl *ctrl)
+{
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_quiesce_io(ctrl);
+	mutex_unlock(&ctrl->teardown_lock);
+	if (!cnvme_io_drain(ctrl, ctrl->shutdown_timeout))
+		dev_warn(ctrl->dev, "I/O still in flight at shutdown, cancelling it\n");
+}
+
 /**
  * cnvme_ctrl_poweroff - reboot or power-off: shut the controller down
  * @ctrl: the controller
@@ -407,6 +439,7 @@ void cnvme_ctrl_poweroff(struct cnvme_ctrl *ctrl)
 {
 	if (!cnvme_ctrl_hold(ctrl))
 		return;
+	cnvme_ctrl_quiesce_drain(ctrl);
 	mutex_lock(&ctrl->teardown_lock);
 	cnvme_ctrl_teardown(ctrl, CNVME_TD_SHUTDOWN);
 	cnvme_unquiesce_admin(ctrl);
@@ -428,6 +461,7 @@ int cnvme_ctrl_suspend(struct cnvme_ctrl *ctrl)
 {
 	if (!cnvme_ctrl_hold(ctrl))
 		return READ_ONCE(ctrl->state) == CNVME_CTRL_DEAD ? 0 : -EBUSY;
+	cnvme_ctrl_quiesce_drain(ctrl);
 	mutex_lock(&ctrl->teardown_lock);
 	cnvme_ctrl_teardown(ctrl, CNVME_TD_SHUTDOWN | CNVME_TD_REQUEUE);
 	mutex_unlock(&ctrl->teardown_lock);
