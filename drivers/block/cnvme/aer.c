@@ -20,9 +20,10 @@
  *
  * A teardown (reset, suspend, PCI reset, remove, a dead controller)
  * cancels the requests like any other admin command; those are not sent
- * again.  Whoever brings the controller back calls cnvme_aer_start(): the
- * end of probe and the end of every reset, the only two places where a
- * controller becomes LIVE with a working admin queue.
+ * again.  Whoever brings the controller back has scan_work call
+ * cnvme_aer_start(): after the end of probe and the end of every reset,
+ * the only two places where a controller becomes LIVE with a working
+ * admin queue.
  */
 #include <linux/blk-mq.h>
 #include <linux/slab.h>
@@ -317,7 +318,8 @@ void cnvme_aer_stop(struct cnvme_ctrl *ctrl)
 
 /**
  * cnvme_aer_start - enable the events and arm the requests
- * @ctrl: the controller, just made LIVE by probe or a reset
+ * @ctrl: the controller, just made LIVE by probe or a reset; called from
+ *	&cnvme_ctrl.scan_work
  *
  * Asynchronous Event Configuration does not survive a controller reset,
  * so it is set every time: SMART/health critical warnings always, the
