@@ -349,7 +349,8 @@ void cnvme_aer_start(struct cnvme_ctrl *ctrl)
 	cmd.features.fid = cpu_to_le32(NVME_FEAT_ASYNC_EVENT);
 	cmd.features.dword11 = cpu_to_le32(cfg);
 	ret = cnvme_admin_exec(ctrl, &cmd, NULL, 0, NULL);
-	if (ret > 0)
+	/* Cancelled by a reset, which sets it again: nothing refused. */
+	if (ret > 0 && (ret & NVME_SCT_SC_MASK) != NVME_SC_HOST_ABORTED_CMD)
 		dev_warn(ctrl->dev, "Asynchronous Event Configuration %#x refused (status %#x): namespace changes need a rescan\n",
 			 cfg, ret);
 	queue_work(cnvme_wq, &ctrl->aer_work);

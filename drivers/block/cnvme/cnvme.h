@@ -376,6 +376,9 @@ struct cnvme_map_stats {
  *	every reset; NULL before the first
  * @rebuild_broken: the health check found the device disturbed during a
  *	rebuild, which the reset then tries again
+ * @live_since: jiffies when the controller last became live
+ * @disturbed_since: jiffies when the health check first found the device
+ *	disturbed since it was last stable, or 0; used only by @health_work
  * @aborts: Abort commands outstanding
  * @abort_limit: most Abort commands the controller accepts at once (ACL)
  * @crdt: Command Retry Delay Times 1-3 in 100 ms units, zero when the
@@ -480,6 +483,8 @@ struct cnvme_ctrl {
 	struct delayed_work health_work;
 	struct pci_saved_state *pci_state;
 	bool rebuild_broken;
+	unsigned long live_since;
+	unsigned long disturbed_since;
 	atomic_t aborts;
 	unsigned int abort_limit;
 	u16 crdt[3];

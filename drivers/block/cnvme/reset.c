@@ -45,6 +45,12 @@
 /* Rebuilds a reset tries when the health check cut them short. */
 #define CNVME_RESET_TRIES	16
 
+/* Live and healthy this long: the disturbance is over. */
+#define CNVME_HEALTH_STABLE	(2 * HZ)
+
+/* Disturbed, with no stable spell, this long: the controller is dead. */
+#define CNVME_HEALTH_GIVE_UP	(30 * HZ)
+
 /* How cnvme_ctrl_teardown() leaves the controller and its commands. */
 enum {
 	CNVME_TD_SHUTDOWN	= BIT(0),	/* CC.SHN rather than CC.EN = 0 */
@@ -294,6 +300,7 @@ void cnvme_ctrl_save_state(struct cnvme_ctrl *ctrl)
  */
 void cnvme_ctrl_start(struct cnvme_ctrl *ctrl)
 {
+	WRITE_ONCE(ctrl->live_since, jiffies);
 	queue_work(cnvme_wq, &ctrl->scan_work);
 	queue_delayed_work(cnvme_wq, &ctrl->health_work, CNVME_HEALTH_PERIOD);
 }
@@ -447,26 +454,42 @@ void cnvme_health_work(struct work_struct *work)
 	if (state != CNVME_CTRL_LIVE && state != CNVME_CTRL_CONNECTING &&
 	    state != CNVME_CTRL_RESETTING)
 		return;
-	if (state != CNVME_CTRL_RESETTING &&
-	    cnvme_ctrl_disturbed(ctrl, &csts, &cmd)) {
-		if (state == CNVME_CTRL_LIVE) {
-			dev_err(ctrl->dev, "health check: CSTS %#x, PCI command %#x, resetting controller\n",
-				csts, cmd);
-			cnvme_ctrl_schedule_reset(ctrl);
-		} else {
-			mutex_lock(&ctrl->teardown_lock);
-			if (READ_ONCE(ctrl->state) == CNVME_CTRL_CONNECTING &&
-			    !ctrl->rebuild_broken) {
-				dev_warn(ctrl->dev, "health check: CSTS %#x, PCI command %#x during the reset\n",
-					 csts, cmd);
-				ctrl->rebuild_broken = true;
-				cnvme_ctrl_teardown(ctrl, CNVME_TD_REQUEUE);
-				/* What the rebuild sends next fails at once. */
-				cnvme_unquiesce_admin(ctrl);
-			}
-			mutex_unlock(&ctrl->teardown_lock);
-		}
+	if (state == CNVME_CTRL_RESETTING)
+		goto out_requeue;
+	if (!cnvme_ctrl_disturbed(ctrl, &csts, &cmd)) {
+		if (state == CNVME_CTRL_LIVE &&
+		    time_after(jiffies, READ_ONCE(ctrl->live_since) +
+			       CNVME_HEALTH_STABLE))
+			ctrl->disturbed_since = 0;
+		goto out_requeue;
 	}
+	if (!ctrl->disturbed_since) {
+		ctrl->disturbed_since = jiffies;
+	} else if (time_after(jiffies, ctrl->disturbed_since +
+			      CNVME_HEALTH_GIVE_UP)) {
+		dev_err(ctrl->dev, "health check: disturbed for %u s without recovering (CSTS %#x, PCI command %#x)\n",
+			CNVME_HEALTH_GIVE_UP / HZ, csts, cmd);
+		cnvme_ctrl_fail(ctrl);
+		return;
+	}
+	if (state == CNVME_CTRL_LIVE) {
+		dev_err_ratelimited(ctrl->dev, "health check: CSTS %#x, PCI command %#x, resetting controller\n",
+				    csts, cmd);
+		cnvme_ctrl_schedule_reset(ctrl);
+		goto out_requeue;
+	}
+	mutex_lock(&ctrl->teardown_lock);
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_CONNECTING &&
+	    !ctrl->rebuild_broken) {
+		dev_warn_ratelimited(ctrl->dev, "health check: CSTS %#x, PCI command %#x during the reset\n",
+				     csts, cmd);
+		ctrl->rebuild_broken = true;
+		cnvme_ctrl_teardown(ctrl, CNVME_TD_REQUEUE);
+		/* What the rebuild sends next fails at once. */
+		cnvme_unquiesce_admin(ctrl);
+	}
+	mutex_unlock(&ctrl->teardown_lock);
+out_requeue:
 	queue_delayed_work(cnvme_wq, &ctrl->health_work, CNVME_HEALTH_PERIOD);
 }
 
