@@ -88,7 +88,8 @@ int cnvme_admin_init(struct cnvme_ctrl *ctrl)
 	set->cmd_size = sizeof(struct cnvme_iod);
 	set->flags = BLK_MQ_F_NO_SCHED;
 	set->driver_data = ctrl;
-	ret = blk_mq_alloc_tag_set(set);
+	ret = cnvme_inject_alloc(ctrl, CNVME_FA_TAGSET) ? -ENOMEM :
+		blk_mq_alloc_tag_set(set);
 	if (ret)
 		goto out_free_irq;
 
@@ -268,7 +269,8 @@ int cnvme_admin_identify_ctrl(struct cnvme_ctrl *ctrl)
 	unsigned long rtd3;
 	int ret;
 
-	id = kzalloc(sizeof(*id), GFP_KERNEL);
+	id = cnvme_inject_alloc(ctrl, CNVME_FA_ADMIN_BUF) ? NULL :
+		kzalloc(sizeof(*id), GFP_KERNEL);
 	if (!id)
 		return -ENOMEM;
 	ret = cnvme_identify(ctrl, NVME_ID_CNS_CTRL, 0, id);
@@ -382,7 +384,8 @@ int cnvme_admin_effects(struct cnvme_ctrl *ctrl)
 	u32 numd = sizeof(*log) / sizeof(u32) - 1;
 	int ret;
 
-	log = kzalloc(sizeof(*log), GFP_KERNEL);
+	log = cnvme_inject_alloc(ctrl, CNVME_FA_ADMIN_BUF) ? NULL :
+		kzalloc(sizeof(*log), GFP_KERNEL);
 	if (!log)
 		return -ENOMEM;
 	if (ctrl->lpa & NVME_CTRL_LPA_CMD_EFFECTS_LOG) {
@@ -683,7 +686,8 @@ static int cnvme_alloc_tagset(struct cnvme_ctrl *ctrl)
 	set->cmd_size = sizeof(struct cnvme_iod);
 	set->flags = BLK_MQ_F_SHOULD_MERGE;
 	set->driver_data = ctrl;
-	ret = blk_mq_alloc_tag_set(set);
+	ret = cnvme_inject_alloc(ctrl, CNVME_FA_TAGSET) ? -ENOMEM :
+		blk_mq_alloc_tag_set(set);
 	if (ret) {
 		dev_err(ctrl->dev, "cannot allocate the I/O tag set: %d\n", ret);
 		return ret;
@@ -713,6 +717,8 @@ static void cnvme_dbbuf_init(struct cnvme_ctrl *ctrl)
 	       sizeof(__le32);
 	size = round_up(size, CNVME_CTRL_PAGE_SIZE);
 	if (!ctrl->dbbuf_dbs) {
+		if (cnvme_inject_alloc(ctrl, CNVME_FA_DBBUF))
+			return;
 		ctrl->dbbuf_dbs = dma_alloc_coherent(ctrl->dev, size,
 						     &ctrl->dbbuf_dbs_dma,
 						     GFP_KERNEL);

@@ -19,10 +19,14 @@
 #include <linux/ratelimit.h>
 #include <linux/scatterlist.h>
 #include <linux/spinlock.h>
+#include <linux/jump_label.h>
 #include <linux/uuid.h>
 #include <linux/workqueue.h>
 
 #define CNVME_NAME		"cnvme"
+
+struct cnvme_inject;
+struct dentry;
 
 /* The controller page size cnvme programs into CC.MPS: always 4 KiB. */
 #define CNVME_CTRL_PAGE_SHIFT	12
@@ -452,6 +456,8 @@ struct cnvme_map_stats {
  * @aer_nr_events: entries used in @aer_events
  * @aer_log: buffer for the log pages the events name, 4 KiB; used only
  *	by @aer_work
+ * @inject: the fault rules of the PCI function, or NULL unless the module
+ *	was loaded with fault_injection=1 (inject.c)
  */
 struct cnvme_ctrl {
 	struct pci_dev *pdev;
@@ -552,6 +558,8 @@ struct cnvme_ctrl {
 	u32 aer_events[CNVME_AER_MAX];
 	unsigned int aer_nr_events;
 	void *aer_log;
+
+	struct cnvme_inject *inject;
 };
 
 /* Module parameters (main.c). */
@@ -717,6 +725,114 @@ irqreturn_t cnvme_irq_check(int irq, void *data);
 int cnvme_q_reap(struct cnvme_queue *q);
 void cnvme_cancel_all(struct cnvme_ctrl *ctrl, bool requeue);
 blk_status_t cnvme_status_to_blk(u16 status);
+
+/*
+ * inject.c: fault injection (Documentation/fault-injection.rst).  Always
+ * built; the hooks below cost a patched-out jump unless the module was
+ * loaded with fault_injection=1.
+ */
+
+/**
+ * enum cnvme_fa_site - allocations fail_alloc can make fail
+ * @CNVME_FA_PROBE: the controller's queue array, first allocation of probe
+ * @CNVME_FA_QUEUE: the rings of a queue pair
+ * @CNVME_FA_TAGSET: the admin and I/O tag sets
+ * @CNVME_FA_IOD: a request slot's scatterlist or list page (I/O path)
+ * @CNVME_FA_ADMIN_BUF: data buffers of the driver's own admin commands
+ * @CNVME_FA_NS: a namespace and its disk
+ * @CNVME_FA_DBBUF: the shadow doorbell buffers
+ * @CNVME_FA_NR: number of sites
+ */
+enum cnvme_fa_site {
+	CNVME_FA_PROBE,
+	CNVME_FA_QUEUE,
+	CNVME_FA_TAGSET,
+	CNVME_FA_IOD,
+	CNVME_FA_ADMIN_BUF,
+	CNVME_FA_NS,
+	CNVME_FA_DBBUF,
+	CNVME_FA_NR,
+};
+
+extern unsigned int cnvme_fault_injection;
+DECLARE_STATIC_KEY_FALSE(cnvme_inject_key);
+void cnvme_inject_init(struct dentry *root);
+void cnvme_inject_exit(void);
+void cnvme_inject_attach(struct cnvme_ctrl *ctrl);
+struct dentry *cnvme_inject_dir(struct cnvme_ctrl *ctrl);
+bool __cnvme_inject_lost_irq(struct cnvme_queue *q);
+bool __cnvme_inject_hide_cqe(struct cnvme_queue *q, struct cnvme_iod *iod);
+bool __cnvme_inject_status(struct cnvme_queue *q, struct cnvme_iod *iod);
+bool __cnvme_inject_fail_ready(struct cnvme_ctrl *ctrl, bool enable);
+bool __cnvme_inject_alloc(struct cnvme_ctrl *ctrl, enum cnvme_fa_site site);
+
+/**
+ * cnvme_inject_lost_irq - drop this interrupt of @q?
+ * @q: the queue whose interrupt handler runs
+ *
+ * Return: true if the handler must return without looking at the CQ.
+ */
+static __always_inline bool cnvme_inject_lost_irq(struct cnvme_queue *q)
+{
+	return static_branch_unlikely(&cnvme_inject_key) &&
+	       __cnvme_inject_lost_irq(q);
+}
+
+/**
+ * cnvme_inject_hide_cqe - drop this completion?
+ * @q: the queue the completion arrived on
+ * @iod: the command it completes
+ *
+ * Return: true if the command must be left to time out.
+ */
+static __always_inline bool cnvme_inject_hide_cqe(struct cnvme_queue *q,
+						  struct cnvme_iod *iod)
+{
+	return static_branch_unlikely(&cnvme_inject_key) &&
+	       __cnvme_inject_hide_cqe(q, iod);
+}
+
+/**
+ * cnvme_inject_status - fail this command without sending it?
+ * @q: the queue it is submitted to
+ * @iod: the command, started
+ *
+ * Return: true if @iod->status holds the status to complete it with.
+ */
+static __always_inline bool cnvme_inject_status(struct cnvme_queue *q,
+						struct cnvme_iod *iod)
+{
+	return static_branch_unlikely(&cnvme_inject_key) &&
+	       __cnvme_inject_status(q, iod);
+}
+
+/**
+ * cnvme_inject_fail_ready - pretend CSTS.RDY does not follow CC.EN?
+ * @ctrl: the controller
+ * @enable: an enable (true) or a disable (false)
+ *
+ * Return: true if the caller must not touch CC and report a timeout.
+ */
+static inline bool cnvme_inject_fail_ready(struct cnvme_ctrl *ctrl,
+					   bool enable)
+{
+	return static_branch_unlikely(&cnvme_inject_key) &&
+	       __cnvme_inject_fail_ready(ctrl, enable);
+}
+
+/**
+ * cnvme_inject_alloc - pretend this allocation failed?
+ * @ctrl: the controller
+ * @site: the allocation site
+ *
+ * Return: true if the caller must treat the allocation as failed.
+ */
+static __always_inline bool cnvme_inject_alloc(struct cnvme_ctrl *ctrl,
+					       enum cnvme_fa_site site)
+{
+	return static_branch_unlikely(&cnvme_inject_key) &&
+	       __cnvme_inject_alloc(ctrl, site);
+}
 
 /* ns.c: namespaces and gendisks */
 int cnvme_ns_scan(struct cnvme_ctrl *ctrl);

@@ -233,6 +233,9 @@ int cnvme_ctrl_disable(struct cnvme_ctrl *ctrl)
 
 	if (cc == ~0U)
 		return -ENODEV;
+	/* Left enabled: the device may go on using host memory. */
+	if (cnvme_inject_fail_ready(ctrl, false))
+		return -ENODEV;
 	writel(cc & ~NVME_CC_ENABLE, ctrl->bar + NVME_REG_CC);
 	return cnvme_ctrl_wait_csts(ctrl, NVME_CSTS_RDY, 0, ctrl->ready_timeout,
 				    false, "disable");
@@ -254,6 +257,8 @@ int cnvme_ctrl_enable(struct cnvme_ctrl *ctrl)
 		 ((CNVME_CTRL_PAGE_SHIFT - 12) << NVME_CC_MPS_SHIFT);
 
 	writel(cc, ctrl->bar + NVME_REG_CC);
+	if (cnvme_inject_fail_ready(ctrl, true))
+		return -ENODEV;
 	writel(cc | NVME_CC_ENABLE, ctrl->bar + NVME_REG_CC);
 	return cnvme_ctrl_wait_csts(ctrl, NVME_CSTS_RDY, NVME_CSTS_RDY,
 				    ctrl->ready_timeout, true, "enable");
@@ -456,6 +461,8 @@ int cnvme_q_alloc(struct cnvme_ctrl *ctrl, u16 qid, u32 depth)
 {
 	struct cnvme_queue *q = &ctrl->queues[qid];
 
+	if (cnvme_inject_alloc(ctrl, CNVME_FA_QUEUE))
+		return -ENOMEM;
 	q->cqes = dma_alloc_coherent(ctrl->dev, depth * sizeof(*q->cqes),
 				     &q->cq_dma_addr, GFP_KERNEL);
 	if (!q->cqes)

@@ -120,6 +120,8 @@ static inline __le64 *cnvme_list_page(struct cnvme_ctrl *ctrl,
 				      struct cnvme_iod *iod, unsigned int i)
 {
 	if (unlikely(!iod->list[i])) {
+		if (cnvme_inject_alloc(ctrl, CNVME_FA_IOD))
+			return NULL;
 		/*
 		 * First use of this request slot for a transfer that needs
 		 * a list page: the page is kept for later requests, so the
@@ -360,6 +362,8 @@ static blk_status_t cnvme_map_data(struct cnvme_queue *q, struct request *rq,
 	}
 
 	if (unlikely(!iod->sgt.sgl)) {
+		if (cnvme_inject_alloc(ctrl, CNVME_FA_IOD))
+			return BLK_STS_RESOURCE;
 		/* Kept for the life of the request slot, like list pages. */
 		iod->sgt.sgl = kmalloc_array(CNVME_MAX_SEGS,
 					     sizeof(*iod->sgt.sgl), GFP_ATOMIC);
@@ -565,6 +569,11 @@ static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
 	ret = cnvme_prep_rq(q, rq);
 	if (ret)
 		return ret;
+	if (cnvme_inject_status(q, blk_mq_rq_to_pdu(rq))) {
+		/* Never reaches the device: no data moves. */
+		blk_mq_complete_request(rq);
+		return BLK_STS_OK;
+	}
 
 	spin_lock(&q->sq_lock);
 	cnvme_sq_copy(q, &((struct cnvme_iod *)blk_mq_rq_to_pdu(rq))->cmd);
@@ -608,10 +617,12 @@ static void cnvme_queue_rqs(struct rq_list *rqlist)
 		if (q && q != rq_q && !rq_list_empty(&batch))
 			cnvme_submit_batch(q, &batch);
 		q = rq_q;
-		if (cnvme_prep_rq(q, rq) == BLK_STS_OK)
-			rq_list_add_tail(&batch, rq);
-		else
+		if (cnvme_prep_rq(q, rq) != BLK_STS_OK)
 			rq_list_add_tail(&requeue, rq);
+		else if (cnvme_inject_status(q, blk_mq_rq_to_pdu(rq)))
+			blk_mq_complete_request(rq);
+		else
+			rq_list_add_tail(&batch, rq);
 	}
 	if (q && !rq_list_empty(&batch))
 		cnvme_submit_batch(q, &batch);
@@ -723,6 +734,8 @@ static inline void cnvme_handle_cqe(struct cnvme_queue *q,
 	if (unlikely(iod->gen != cid >> CNVME_CID_TAG_BITS ||
 		     blk_mq_rq_state(rq) != MQ_RQ_IN_FLIGHT))
 		goto bogus;
+	if (cnvme_inject_hide_cqe(q, iod))
+		return;
 
 	iod->status = status;
 	iod->result = READ_ONCE(cqe->result);
@@ -794,6 +807,9 @@ irqreturn_t cnvme_irq(int irq, void *data)
 
 	if (unlikely(!test_bit(CNVME_Q_LIVE, &q->flags)))
 		return IRQ_NONE;
+	/* Handled, or a run of lost interrupts would look spurious. */
+	if (cnvme_inject_lost_irq(q))
+		return IRQ_HANDLED;
 	if (!cnvme_process_cq(q, &iob))
 		return IRQ_NONE;
 	if (!rq_list_empty(&iob.req_list))

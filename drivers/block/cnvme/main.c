@@ -145,6 +145,12 @@ module_param_named(use_cmb_sqes, cnvme_use_cmb_sqes, bool, 0444);
 MODULE_PARM_DESC(use_cmb_sqes,
 		 "put the I/O submission queues in the controller memory buffer when it supports them and has room (default Y)");
 
+unsigned int cnvme_fault_injection;
+module_param_cb(fault_injection, &cnvme_bool01_ops, &cnvme_fault_injection,
+		0444);
+MODULE_PARM_DESC(fault_injection,
+		 "1: offer fault injection in debugfs, cnvme/<PCI device>/inject/ (Documentation/fault-injection.rst); 0: none, at no cost (default 0)");
+
 bool cnvme_private_names;
 module_param_named(private_names, cnvme_private_names, bool, 0444);
 MODULE_PARM_DESC(private_names,
@@ -201,14 +207,36 @@ static int cnvme_cmb_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(cnvme_cmb);
 
-/* Debugfs is a debugging aid: failing to create it is not an error. */
+/*
+ * Debugfs is a debugging aid: failing to create it is not an error.  With
+ * fault injection the directory belongs to inject.c and outlives the
+ * controller, so that faults can be armed before the next probe: remove
+ * then takes only the controller's own files away.
+ */
+static const char * const cnvme_debugfs_files[] = { "io_maps", "cmb" };
+
 static void cnvme_debugfs_add(struct cnvme_ctrl *ctrl)
 {
-	ctrl->debugfs = debugfs_create_dir(dev_name(ctrl->dev),
-					   cnvme_debugfs_root);
-	debugfs_create_file("io_maps", 0400, ctrl->debugfs, ctrl,
+	ctrl->debugfs = cnvme_inject_dir(ctrl);
+	if (!ctrl->debugfs)
+		ctrl->debugfs = debugfs_create_dir(dev_name(ctrl->dev),
+						   cnvme_debugfs_root);
+	debugfs_create_file(cnvme_debugfs_files[0], 0400, ctrl->debugfs, ctrl,
 			    &cnvme_io_maps_fops);
-	debugfs_create_file("cmb", 0400, ctrl->debugfs, ctrl, &cnvme_cmb_fops);
+	debugfs_create_file(cnvme_debugfs_files[1], 0400, ctrl->debugfs, ctrl,
+			    &cnvme_cmb_fops);
+}
+
+static void cnvme_debugfs_del(struct cnvme_ctrl *ctrl)
+{
+	unsigned int i;
+
+	if (!cnvme_inject_dir(ctrl)) {
+		debugfs_remove_recursive(ctrl->debugfs);
+		return;
+	}
+	for (i = 0; i < ARRAY_SIZE(cnvme_debugfs_files); i++)
+		debugfs_lookup_and_remove(cnvme_debugfs_files[i], ctrl->debugfs);
 }
 
 static int cnvme_check_cap(struct cnvme_ctrl *ctrl)
@@ -266,9 +294,11 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	atomic_set(&ctrl->aborts, 0);
 	/* From here on put_device() frees the controller. */
 	cnvme_ctrl_dev_init(ctrl);
+	cnvme_inject_attach(ctrl);
 
-	ctrl->queues = kcalloc_node(cnvme_max_io_queues() + 1,
-				    sizeof(*ctrl->queues), GFP_KERNEL, node);
+	ctrl->queues = cnvme_inject_alloc(ctrl, CNVME_FA_PROBE) ? NULL :
+		kcalloc_node(cnvme_max_io_queues() + 1, sizeof(*ctrl->queues),
+			     GFP_KERNEL, node);
 	if (!ctrl->queues) {
 		ret = -ENOMEM;
 		goto out_put_ctrl;
@@ -379,7 +409,7 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 out_del_ctrl_dev:
 	cnvme_ctrl_dev_del(ctrl);
 out_clear_drvdata:
-	debugfs_remove_recursive(ctrl->debugfs);
+	cnvme_debugfs_del(ctrl);
 	pci_set_drvdata(pdev, NULL);
 out_stop_ctrl:
 	/* Deletes whatever I/O queues exist; a no-op for those that do not. */
@@ -424,7 +454,7 @@ static void cnvme_remove(struct pci_dev *pdev)
 	cnvme_ns_remove_all(ctrl);
 	cnvme_ctrl_dev_del(ctrl);
 	/* Its files look at the queues: gone before they are. */
-	debugfs_remove_recursive(ctrl->debugfs);
+	cnvme_debugfs_del(ctrl);
 	cnvme_ctrl_stop(ctrl);
 	/* While DELETING the work sent no request and scanned nothing. */
 	cnvme_aer_stop(ctrl);
@@ -586,6 +616,8 @@ static int __init cnvme_init(void)
 	if (!cnvme_wq)
 		return -ENOMEM;
 	cnvme_debugfs_root = debugfs_create_dir(CNVME_NAME, NULL);
+	if (cnvme_fault_injection)
+		cnvme_inject_init(cnvme_debugfs_root);
 	ret = cnvme_sysfs_init();
 	if (ret)
 		goto out_wq;
@@ -614,6 +646,7 @@ static void __exit cnvme_exit(void)
 	cnvme_chardev_exit();
 	cnvme_sysfs_exit();
 	debugfs_remove_recursive(cnvme_debugfs_root);
+	cnvme_inject_exit();
 }
 
 module_init(cnvme_init);

@@ -155,7 +155,8 @@ static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid,
 	struct cnvme_ns *ns;
 	int ret;
 
-	ns = kzalloc_node(sizeof(*ns), GFP_KERNEL, dev_to_node(ctrl->dev));
+	ns = cnvme_inject_alloc(ctrl, CNVME_FA_NS) ? NULL :
+		kzalloc_node(sizeof(*ns), GFP_KERNEL, dev_to_node(ctrl->dev));
 	if (!ns)
 		return -ENOMEM;
 	ns->ctrl = ctrl;
