@@ -160,7 +160,7 @@ cp "$LAB_ROOT/tests/guest/lib.sh" "$SHARE/guest/"
 for f in "$LAB_ROOT/tests/guest/"*.py; do
 	[[ -f $f ]] && cp "$f" "$SHARE/guest/"
 done
-cp "$LAB_ROOT/tests/suites/"*.sh "$SHARE/suites/"
+cp "$LAB_ROOT/tests/suites/"*.sh "$LAB_ROOT/tests/suites/"*.inc "$SHARE/suites/"
 # The bench suite runs the benchmark's own smoke check and guest library.
 mkdir -p "$SHARE/bench"
 cp "$LAB_ROOT/tools/bench/smoke.sh" "$LAB_ROOT/tools/bench/guest-lib.sh" "$SHARE/bench/"

@@ -155,11 +155,29 @@ drv_load() {
 	# The driver's symbols, for the host's report if the guest hangs.
 	grep -E "^[0-9a-f]+ [tT] .*\[($(drv_module)|nvme_core)\]" /proc/kallsyms \
 		>"$RESULTS/kallsyms-driver" || true
-	# Both drivers bind during module init; allow a little for async probe.
+	# Both drivers probe asynchronously: the binding comes first, then
+	# the controller goes live, then its scan adds the disks.
 	if ! poll 30 all_bound; then
 		show_binding
 		fail "expected ${EXPECT_CTRLS:-1} NVMe controller(s) bound to $(drv_module)"
+		return 1
 	fi
+	poll 30 all_probed || true
+	# Not a failure here: the suites check the disks themselves.
+	if ((${#EXPECTED[@]})); then
+		poll 30 match_disks || true
+		udevadm settle --timeout=60 || true
+	fi
+}
+
+# Every bound controller has left probe: its state reads live or dead.
+all_probed() {
+	local d f st
+	for d in $(nvme_pci_devices); do
+		f=$(ctrl_attr state "$d" 2>/dev/null) || return 1
+		st=$(<"$f") || return 1
+		[[ $st == live || $st == dead ]] || return 1
+	done
 }
 
 # udev probes a disk that was written and closed; while its probe holds

@@ -20,9 +20,10 @@
  *
  * A teardown (reset, suspend, PCI reset, remove, a dead controller)
  * cancels the requests like any other admin command; those are not sent
- * again.  Whoever brings the controller back calls cnvme_aer_start(): the
- * end of probe and the end of every reset, the only two places where a
- * controller becomes LIVE with a working admin queue.
+ * again.  Whoever brings the controller back has scan_work call
+ * cnvme_aer_start(): after the end of probe and the end of every reset,
+ * the only two places where a controller becomes LIVE with a working
+ * admin queue.
  */
 #include <linux/blk-mq.h>
 #include <linux/slab.h>
@@ -317,7 +318,8 @@ void cnvme_aer_stop(struct cnvme_ctrl *ctrl)
 
 /**
  * cnvme_aer_start - enable the events and arm the requests
- * @ctrl: the controller, just made LIVE by probe or a reset
+ * @ctrl: the controller, just made LIVE by probe or a reset; called from
+ *	&cnvme_ctrl.scan_work
  *
  * Asynchronous Event Configuration does not survive a controller reset,
  * so it is set every time: SMART/health critical warnings always, the
@@ -347,7 +349,8 @@ void cnvme_aer_start(struct cnvme_ctrl *ctrl)
 	cmd.features.fid = cpu_to_le32(NVME_FEAT_ASYNC_EVENT);
 	cmd.features.dword11 = cpu_to_le32(cfg);
 	ret = cnvme_admin_exec(ctrl, &cmd, NULL, 0, NULL);
-	if (ret > 0)
+	/* Cancelled by a reset, which sets it again: nothing refused. */
+	if (ret > 0 && (ret & NVME_SCT_SC_MASK) != NVME_SC_HOST_ABORTED_CMD)
 		dev_warn(ctrl->dev, "Asynchronous Event Configuration %#x refused (status %#x): namespace changes need a rescan\n",
 			 cfg, ret);
 	queue_work(cnvme_wq, &ctrl->aer_work);

@@ -295,6 +295,8 @@ struct cnvme_ns_ids {
  * @ctrl: owning controller; the namespace holds a reference on its
  *	&cnvme_ctrl.ctrl_dev
  * @disk: the block device
+ * @disk_added: device_add_disk() is done (under &cnvme_ctrl.ns_lock); the
+ *	namespace is listed, quiesced with the others, already before
  * @nsid: namespace identifier
  * @lba_shift: log2 of the logical block size
  * @deac: Write Zeroes may deallocate, and deallocated blocks read as zeroes
@@ -311,6 +313,7 @@ struct cnvme_ns {
 	struct list_head list;
 	struct cnvme_ctrl *ctrl;
 	struct gendisk *disk;
+	bool disk_added;
 	u32 nsid;
 	u8 lba_shift;
 	bool deac;
@@ -400,6 +403,18 @@ struct cnvme_map_stats {
  * @ers_work: resets the controller when PCI error recovery that froze it
  *	never calls slot_reset or resume
  * @ers_abandoned: @ers_work gave up waiting for PCI error recovery
+ * @scan_work: after every bring-up: arms the events and scans the
+ *	namespaces, outside @reset_work so that a command of its own that
+ *	times out can reset the controller (reset.c)
+ * @dead_work: removes the disks of a controller that died (reset.c)
+ * @health_work: the periodic health check (reset.c)
+ * @pci_state: config space saved at the last good bring-up, restored by
+ *	every reset; NULL before the first
+ * @rebuild_broken: the health check found the device disturbed during a
+ *	rebuild, which the reset then tries again
+ * @live_since: jiffies when the controller last became live
+ * @disturbed_since: jiffies when the health check first found the device
+ *	disturbed since it was last stable, or 0; used only by @health_work
  * @aborts: Abort commands outstanding
  * @abort_limit: most Abort commands the controller accepts at once (ACL)
  * @crdt: Command Retry Delay Times 1-3 in 100 ms units, zero when the
@@ -504,6 +519,13 @@ struct cnvme_ctrl {
 	struct work_struct reset_work;
 	struct delayed_work ers_work;
 	bool ers_abandoned;
+	struct work_struct scan_work;
+	struct work_struct dead_work;
+	struct delayed_work health_work;
+	struct pci_saved_state *pci_state;
+	bool rebuild_broken;
+	unsigned long live_since;
+	unsigned long disturbed_since;
 	atomic_t aborts;
 	unsigned int abort_limit;
 	u16 crdt[3];
@@ -592,7 +614,6 @@ extern bool cnvme_use_cmb_sqes;
 /* main.c */
 extern bool cnvme_private_names;
 extern struct workqueue_struct *cnvme_wq;
-void cnvme_ctrl_request_unbind(struct cnvme_ctrl *ctrl);
 
 /* sysfs.c: names, classes, controller and subsystem devices, attributes */
 extern const struct cnvme_names *cnvme_names;
@@ -704,6 +725,11 @@ bool cnvme_ctrl_error_frozen(struct cnvme_ctrl *ctrl);
 void cnvme_ctrl_slot_reset(struct cnvme_ctrl *ctrl);
 void cnvme_ctrl_error_resume(struct cnvme_ctrl *ctrl);
 void cnvme_ers_work(struct work_struct *work);
+void cnvme_scan_work(struct work_struct *work);
+void cnvme_dead_work(struct work_struct *work);
+void cnvme_health_work(struct work_struct *work);
+void cnvme_ctrl_save_state(struct cnvme_ctrl *ctrl);
+void cnvme_ctrl_start(struct cnvme_ctrl *ctrl);
 
 /* admin.c: synchronous admin commands and queue creation */
 int cnvme_admin_init(struct cnvme_ctrl *ctrl);

@@ -161,61 +161,11 @@ module_param_named(private_names, cnvme_private_names, bool, 0444);
 MODULE_PARM_DESC(private_names,
 		 "use the class and node names cnvme, cnvme-subsystem, cnvme-generic, cnvme<N>, cng<N>n<nsid> even when nvme-core is not loaded, leaving the nvme names to it (default N)");
 
-/* Resets, and unbinding dead controllers; WQ_MEM_RECLAIM: writeback waits. */
+/* Resets, scans and health checks; WQ_MEM_RECLAIM: writeback waits. */
 struct workqueue_struct *cnvme_wq;
 
 /* cnvme/ in debugfs, one directory per controller (by PCI name) below. */
 static struct dentry *cnvme_debugfs_root;
-
-static struct pci_driver cnvme_driver;
-
-/* A dead controller to unbind; lives apart from it, which goes on unbind. */
-struct cnvme_unbind {
-	struct work_struct work;
-	struct pci_dev *pdev;
-};
-
-static void cnvme_unbind_work(struct work_struct *work)
-{
-	struct cnvme_unbind *u = container_of(work, struct cnvme_unbind, work);
-	struct device *dev = &u->pdev->dev;
-	struct cnvme_ctrl *ctrl;
-	bool dead = false;
-
-	/* Only if it is still this driver's, and still dead, at this point. */
-	device_lock(dev);
-	if (dev->driver == &cnvme_driver.driver) {
-		ctrl = dev_get_drvdata(dev);
-		dead = ctrl && READ_ONCE(ctrl->state) == CNVME_CTRL_DEAD;
-	}
-	device_unlock(dev);
-	if (dead) {
-		dev_info(dev, "unbinding the dead controller\n");
-		device_release_driver(dev);
-	}
-	pci_dev_put(u->pdev);
-	kfree(u);
-}
-
-/**
- * cnvme_ctrl_request_unbind - detach the driver from a dead controller
- * @ctrl: the controller, DEAD
- *
- * Runs remove from a work item, so the gendisks go away and the PCI
- * function is free for a new bind or a rescan.
- */
-void cnvme_ctrl_request_unbind(struct cnvme_ctrl *ctrl)
-{
-	struct cnvme_unbind *u;
-
-	/* No I/O: this runs when the disks can no longer do any. */
-	u = kmalloc(sizeof(*u), GFP_NOIO);
-	if (!u)
-		return;
-	INIT_WORK(&u->work, cnvme_unbind_work);
-	u->pdev = pci_dev_get(ctrl->pdev);
-	queue_work(cnvme_wq, &u->work);
-}
 
 /*
  * io_maps: how many block I/O commands went out with an SGL and how many
@@ -340,6 +290,9 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_LIST_HEAD(&ctrl->subsys_entry);
 	INIT_WORK(&ctrl->reset_work, cnvme_reset_work);
 	INIT_DELAYED_WORK(&ctrl->ers_work, cnvme_ers_work);
+	INIT_WORK(&ctrl->scan_work, cnvme_scan_work);
+	INIT_WORK(&ctrl->dead_work, cnvme_dead_work);
+	INIT_DELAYED_WORK(&ctrl->health_work, cnvme_health_work);
 	INIT_WORK(&ctrl->aer_work, cnvme_aer_work);
 	spin_lock_init(&ctrl->aer_lock);
 	atomic_set(&ctrl->aer_outstanding, 0);
@@ -432,21 +385,18 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = cnvme_ctrl_dev_add(ctrl);
 	if (ret)
 		goto out_clear_drvdata;
-	ret = cnvme_ns_scan(ctrl);
-	if (ret) {
-		dev_err(ctrl->dev, "namespace scan failed: %d\n", ret);
-		goto out_remove_ns;
-	}
-	/* Live only now: a reset cannot race with the scan adding disks. */
+	/*
+	 * Live before the scan, which runs from scan_work: a scan command
+	 * that times out then resets the controller and scans again, rather
+	 * than failing the probe.
+	 */
 	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_LIVE)) {
 		dev_err(ctrl->dev, "controller failed during probe\n");
 		ret = -ENODEV;
-		goto out_remove_ns;
+		goto out_del_ctrl_dev;
 	}
-	/* For slot_reset, which restores it; every reset saves it again. */
-	pci_save_state(pdev);
-	/* Events from here on: a reset or remove may now cancel them. */
-	cnvme_aer_start(ctrl);
+	/* What every reset, slot_reset and the ERS watchdog restore. */
+	cnvme_ctrl_save_state(ctrl);
 
 	dev_info(ctrl->dev, "%s%d: %s, fw %s, NVMe %u.%u, %u/%u/%u default/read/poll queues of %u entries, %u vector%s%s%s\n",
 		 cnvme_names->ctrl, ctrl->instance, ctrl->model,
@@ -457,11 +407,11 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 ctrl->nr_vecs, ctrl->nr_vecs == 1 ? "" : "s",
 		 ctrl->dbbuf_dbs ? ", shadow doorbells" : "",
 		 ctrl->cmb ? ", SQs in the CMB" : "");
-	cnvme_ctrl_connected_uevent(ctrl);
+	/* Events and disks from here on: a reset or remove may cancel them. */
+	cnvme_ctrl_start(ctrl);
 	return 0;
 
-out_remove_ns:
-	cnvme_ns_remove_all(ctrl);
+out_del_ctrl_dev:
 	cnvme_ctrl_dev_del(ctrl);
 out_clear_drvdata:
 	cnvme_debugfs_del(ctrl);
@@ -501,6 +451,10 @@ static void cnvme_remove(struct pci_dev *pdev)
 		cnvme_ctrl_fail(ctrl);
 	cancel_delayed_work_sync(&ctrl->ers_work);
 	flush_work(&ctrl->reset_work);
+	/* Nothing queues these any more: the state is DELETING or DEAD. */
+	cancel_delayed_work_sync(&ctrl->health_work);
+	cancel_work_sync(&ctrl->scan_work);
+	flush_work(&ctrl->dead_work);
 	/* No scan starts any more (the state is not LIVE); wait for one. */
 	mutex_lock(&ctrl->scan_lock);
 	mutex_unlock(&ctrl->scan_lock);
@@ -519,6 +473,7 @@ static void cnvme_remove(struct pci_dev *pdev)
 	cnvme_ctrl_unmap(ctrl);
 	pci_disable_device(pdev);
 	cnvme_instance_free(ctrl);
+	kfree(ctrl->pci_state);
 	/* Open nodes and namespaces may keep the memory a little longer. */
 	put_device(&ctrl->ctrl_dev);
 }
@@ -643,6 +598,8 @@ static struct pci_driver cnvme_driver = {
 	.dev_groups	= cnvme_ctrl_groups,
 	.driver		= {
 		.pm		= pm_sleep_ptr(&cnvme_pm_ops),
+		/* Like the stock driver: bring-up does not hold up boot. */
+		.probe_type	= PROBE_PREFER_ASYNCHRONOUS,
 	},
 };
 
@@ -693,7 +650,6 @@ out_wq:
 static void __exit cnvme_exit(void)
 {
 	pci_unregister_driver(&cnvme_driver);
-	/* Runs the unbind requests still queued; they find nothing bound. */
 	destroy_workqueue(cnvme_wq);
 	cnvme_chardev_exit();
 	cnvme_sysfs_exit();

@@ -194,29 +194,45 @@ static int cnvme_ns_add(struct cnvme_ctrl *ctrl, u32 nsid,
 	set_capacity(disk, le64_to_cpu(id->nsze) << (shift - SECTOR_SHIFT));
 	ns->disk = disk;
 
+	/*
+	 * Listed before it is added, quiesced if the others are: a reset
+	 * that runs meanwhile then holds the partition scan's reads back
+	 * until the controller is live again, instead of letting them hit
+	 * queues that are being torn down or rebuilt.
+	 */
+	mutex_lock(&ctrl->ns_lock);
+	if (ctrl->io_quiesced)
+		blk_mq_quiesce_queue(disk->queue);
+	list_add_tail(&ns->list, &ctrl->namespaces);
+	mutex_unlock(&ctrl->ns_lock);
+
 	/* The disk is a child of the controller device and keeps it. */
 	get_device(&ctrl->ctrl_dev);
 	ret = device_add_disk(&ctrl->ctrl_dev, disk, cnvme_ns_attr_groups);
 	if (ret) {
 		dev_err(ctrl->dev, "nsid %u: cannot add %s: %d\n", nsid,
 			disk->disk_name, ret);
-		/* free_disk runs only for disks that were added. */
-		put_disk(disk);
-		put_device(&ctrl->ctrl_dev);
-		kfree(ns);
-		return ret;
+		goto out_unlist;
 	}
+	mutex_lock(&ctrl->ns_lock);
+	ns->disk_added = true;
+	mutex_unlock(&ctrl->ns_lock);
 	ret = cnvme_ns_cdev_add(ns);
 	if (ret)
 		dev_warn(ctrl->dev, "nsid %u: no generic node: %d\n", nsid, ret);
-
-	mutex_lock(&ctrl->ns_lock);
-	/* Every listed namespace is quiesced exactly when the others are. */
-	if (ctrl->io_quiesced)
-		blk_mq_quiesce_queue(disk->queue);
-	list_add_tail(&ns->list, &ctrl->namespaces);
-	mutex_unlock(&ctrl->ns_lock);
 	return 0;
+
+out_unlist:
+	mutex_lock(&ctrl->ns_lock);
+	if (ctrl->io_quiesced)
+		blk_mq_unquiesce_queue(disk->queue);
+	list_del(&ns->list);
+	mutex_unlock(&ctrl->ns_lock);
+	/* free_disk runs only for disks that were added. */
+	put_disk(disk);
+	put_device(&ctrl->ctrl_dev);
+	kfree(ns);
+	return ret;
 }
 
 static struct cnvme_ns *cnvme_ns_find(struct cnvme_ctrl *ctrl, u32 nsid)
@@ -481,7 +497,8 @@ void cnvme_ns_mark_dead(struct cnvme_ctrl *ctrl)
 
 	mutex_lock(&ctrl->ns_lock);
 	list_for_each_entry(ns, &ctrl->namespaces, list)
-		blk_mark_disk_dead(ns->disk);
+		if (ns->disk_added)
+			blk_mark_disk_dead(ns->disk);
 	mutex_unlock(&ctrl->ns_lock);
 }
 

@@ -10,8 +10,24 @@
  * for a reset, with an error when the controller is dead or going away.
  * A reset then rebuilds the admin and I/O queues on the same host memory,
  * vectors and tag sets, and unquiesces.  A controller that cannot be
- * rebuilt is declared dead: its I/O fails fast and the driver unbinds
- * from the PCI function, so its disks go away.
+ * rebuilt is declared dead: its I/O fails fast and its disks go away, but
+ * the controller stays bound, visible in state "dead", until it is
+ * unbound (or its PCI function removed and rescanned).
+ *
+ * Every reset first restores the config space saved at the last good
+ * bring-up, with bus mastering on: whatever turned it off (a tool poking
+ * the command register, a PCI error) is undone.  Whatever the reset work
+ * itself sends happens before the controller is live again, where a
+ * timeout fails the controller inline (io.c); the namespace scan and the
+ * event arming run afterwards from @scan_work, where a timeout is just
+ * another reason for a reset, and a rescan.
+ *
+ * The health check (@health_work, every CNVME_HEALTH_PERIOD) reads CSTS
+ * and the PCI command register of a live or connecting controller: a
+ * fatal status, all ones, or memory decoding or bus mastering turned off
+ * starts a reset at once rather than after an I/O timeout, and during a
+ * rebuild it cuts the rebuild short, which the reset then tries again up
+ * to CNVME_RESET_TRIES times.
  *
  * Locking: @teardown_lock covers every change to CC.EN, the queues'
  * CNVME_Q_LIVE bits and the quiesce state, so a timeout handler that
@@ -19,8 +35,21 @@
  * back.  It is never held while waiting for a command.
  */
 #include <linux/blkdev.h>
+#include <linux/pci.h>
 
 #include "cnvme.h"
+
+/* How often the health check looks at a live or connecting controller. */
+#define CNVME_HEALTH_PERIOD	(HZ / 4)
+
+/* Rebuilds a reset tries when the health check cut them short. */
+#define CNVME_RESET_TRIES	16
+
+/* Live and healthy this long: the disturbance is over. */
+#define CNVME_HEALTH_STABLE	(2 * HZ)
+
+/* Disturbed, with no stable spell, this long: the controller is dead. */
+#define CNVME_HEALTH_GIVE_UP	(30 * HZ)
 
 /* How cnvme_ctrl_teardown() leaves the controller and its commands. */
 enum {
@@ -131,8 +160,8 @@ static void cnvme_ctrl_teardown(struct cnvme_ctrl *ctrl, unsigned int how)
 
 /*
  * Declare the controller dead and fail everything.  Return: true if this
- * call made it dead.  A controller that was running when it died is also
- * unbound; probe and remove clean up after themselves.
+ * call made it dead.  A controller that was running when it died loses
+ * its disks, from @dead_work; probe and remove clean up after themselves.
  */
 static bool __cnvme_ctrl_fail(struct cnvme_ctrl *ctrl)
 {
@@ -148,8 +177,9 @@ static bool __cnvme_ctrl_fail(struct cnvme_ctrl *ctrl)
 	/* With the queues not live, whatever is queued fails in queue_rq. */
 	cnvme_unquiesce_admin(ctrl);
 	cnvme_unquiesce_io(ctrl);
+	/* Probe and remove clean up after themselves. */
 	if (died && old != CNVME_CTRL_NEW && old != CNVME_CTRL_DELETING)
-		cnvme_ctrl_request_unbind(ctrl);
+		queue_work(cnvme_wq, &ctrl->dead_work);
 	return died;
 }
 
@@ -210,7 +240,8 @@ static int cnvme_ctrl_rebuild(struct cnvme_ctrl *ctrl)
 	int ret = -ENODEV;
 
 	mutex_lock(&ctrl->teardown_lock);
-	if (READ_ONCE(ctrl->state) == CNVME_CTRL_CONNECTING) {
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_CONNECTING &&
+	    !ctrl->rebuild_broken) {
 		ret = cnvme_admin_enable(ctrl);
 		if (!ret)
 			cnvme_unquiesce_admin(ctrl);
@@ -227,7 +258,9 @@ static int cnvme_ctrl_rebuild(struct cnvme_ctrl *ctrl)
 		return ret;
 
 	mutex_lock(&ctrl->teardown_lock);
-	if (cnvme_ctrl_set_state(ctrl, CNVME_CTRL_LIVE)) {
+	if (ctrl->rebuild_broken) {
+		ret = -EIO;
+	} else if (cnvme_ctrl_set_state(ctrl, CNVME_CTRL_LIVE)) {
 		for (qid = 1; qid <= ctrl->nr_io_queues; qid++)
 			set_bit(CNVME_Q_LIVE, &ctrl->queues[qid].flags);
 		cnvme_unquiesce_io(ctrl);
@@ -235,25 +268,93 @@ static int cnvme_ctrl_rebuild(struct cnvme_ctrl *ctrl)
 		ret = -ENODEV;
 	}
 	mutex_unlock(&ctrl->teardown_lock);
-	/* What a later slot reset or our own ERS fallback restores. */
 	if (!ret)
-		pci_save_state(ctrl->pdev);
+		cnvme_ctrl_save_state(ctrl);
 	return ret;
+}
+
+/*
+ * Put back what the config space may have lost since the last good
+ * bring-up: BARs, MSI-X, and above all memory decoding and bus mastering.
+ */
+static void cnvme_ctrl_restore_config(struct cnvme_ctrl *ctrl)
+{
+	if (ctrl->pci_state && !pci_load_saved_state(ctrl->pdev, ctrl->pci_state))
+		pci_restore_state(ctrl->pdev);
+	pci_set_master(ctrl->pdev);
+}
+
+/**
+ * cnvme_ctrl_save_state - remember the config space of a working controller
+ * @ctrl: the controller, just brought up
+ *
+ * What every reset, a slot reset and the ERS watchdog restore.  Not while
+ * memory decoding or bus mastering is off: that is no state to go back to.
+ */
+void cnvme_ctrl_save_state(struct cnvme_ctrl *ctrl)
+{
+	struct pci_saved_state *st;
+	u16 cmd;
+
+	if (pci_read_config_word(ctrl->pdev, PCI_COMMAND, &cmd) ||
+	    (cmd & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER)) !=
+	    (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER))
+		return;
+	pci_save_state(ctrl->pdev);
+	st = pci_store_saved_state(ctrl->pdev);
+	if (!st)
+		return;
+	kfree(ctrl->pci_state);
+	ctrl->pci_state = st;
+}
+
+/**
+ * cnvme_ctrl_start - what follows every bring-up, off the bring-up's path
+ * @ctrl: the controller, just made LIVE by probe or a reset
+ *
+ * Queues the scan (with the event arming) and the health check.
+ */
+void cnvme_ctrl_start(struct cnvme_ctrl *ctrl)
+{
+	WRITE_ONCE(ctrl->live_since, jiffies);
+	queue_work(cnvme_wq, &ctrl->scan_work);
+	queue_delayed_work(cnvme_wq, &ctrl->health_work, CNVME_HEALTH_PERIOD);
+}
+
+/*
+ * One tear-down and rebuild.  Return: 0 when the controller is live, or
+ * a negative errno.
+ */
+static int cnvme_reset_once(struct cnvme_ctrl *ctrl)
+{
+	mutex_lock(&ctrl->teardown_lock);
+	cnvme_ctrl_teardown(ctrl, CNVME_TD_REQUEUE);
+	ctrl->rebuild_broken = false;
+	mutex_unlock(&ctrl->teardown_lock);
+	cnvme_ctrl_restore_config(ctrl);
+	return cnvme_ctrl_rebuild(ctrl);
 }
 
 /**
  * cnvme_reset_work - the controller reset
  * @work: cnvme_ctrl.reset_work
  *
- * RESETTING: tear down, requeueing the I/O in flight; CONNECTING: rebuild;
- * then LIVE.  A rebuild that fails, or a remove that begins meanwhile,
- * fails the controller instead.
+ * RESETTING: tear down, requeueing the I/O in flight; CONNECTING: restore
+ * the config space and rebuild; then LIVE, and the scan follows from
+ * @scan_work.  A rebuild the health check cut short is tried again, up to
+ * CNVME_RESET_TRIES times; one that fails otherwise, or a remove that
+ * begins meanwhile, fails the controller instead.
+ *
+ * Every command sent here is bounded by admin_timeout, and the first one
+ * that times out fails the controller (the state is CONNECTING), so the
+ * work ends, live or dead.
  */
 void cnvme_reset_work(struct work_struct *work)
 {
 	struct cnvme_ctrl *ctrl = container_of(work, struct cnvme_ctrl,
 					       reset_work);
 	enum cnvme_ctrl_state state = READ_ONCE(ctrl->state);
+	unsigned int tries = 1;
 	int ret;
 
 	if (state != CNVME_CTRL_RESETTING) {
@@ -272,23 +373,142 @@ void cnvme_reset_work(struct work_struct *work)
 		cnvme_ctrl_fail(ctrl);
 		return;
 	}
-	ret = cnvme_ctrl_rebuild(ctrl);
+	while ((ret = cnvme_reset_once(ctrl))) {
+		if (!READ_ONCE(ctrl->rebuild_broken) ||
+		    READ_ONCE(ctrl->state) != CNVME_CTRL_CONNECTING ||
+		    tries++ >= CNVME_RESET_TRIES)
+			break;
+		dev_warn(ctrl->dev, "controller disturbed during the reset, trying again\n");
+	}
 	if (ret) {
 		dev_err(ctrl->dev, "controller reset failed: %d\n", ret);
 		cnvme_ctrl_fail(ctrl);
 		return;
 	}
-	/*
-	 * The reset cancelled the Asynchronous Event Requests and forgot
-	 * their configuration: arm them again before the scan, so that a
-	 * change during the scan is reported.  As the stock driver: tell
-	 * udev, and look at the namespaces again.
-	 */
+	cnvme_ctrl_start(ctrl);
+}
+
+/**
+ * cnvme_scan_work - after a bring-up: events and namespaces
+ * @work: cnvme_ctrl.scan_work
+ *
+ * The reset cancelled the Asynchronous Event Requests and forgot their
+ * configuration: arm them again before the scan, so that a change during
+ * the scan is reported.  As the stock driver: look at the namespaces
+ * again, and tell udev.  A command that times out here resets the
+ * controller, whose teardown ends this scan; the reset queues a new one.
+ */
+void cnvme_scan_work(struct work_struct *work)
+{
+	struct cnvme_ctrl *ctrl = container_of(work, struct cnvme_ctrl,
+					       scan_work);
+	int ret;
+
+	if (READ_ONCE(ctrl->state) != CNVME_CTRL_LIVE)
+		return;
 	cnvme_aer_start(ctrl);
 	/* A controller reset may bring the write cache back enabled. */
 	cnvme_ctrl_vwc_changed(ctrl);
+	ret = cnvme_ns_scan(ctrl);
+	if (READ_ONCE(ctrl->state) != CNVME_CTRL_LIVE)
+		return;
+	if (ret)
+		dev_err(ctrl->dev, "namespace scan failed: %d\n", ret);
 	cnvme_ctrl_connected_uevent(ctrl);
-	cnvme_ns_scan(ctrl);
+}
+
+/**
+ * cnvme_dead_work - remove the disks of a controller that died
+ * @work: cnvme_ctrl.dead_work
+ *
+ * The controller itself stays, in state "dead", until it is unbound.
+ */
+void cnvme_dead_work(struct work_struct *work)
+{
+	struct cnvme_ctrl *ctrl = container_of(work, struct cnvme_ctrl,
+					       dead_work);
+
+	dev_info(ctrl->dev, "removing the disks of the dead controller\n");
+	/* A scan in progress ends quickly now: every command fails. */
+	mutex_lock(&ctrl->scan_lock);
+	cnvme_ns_remove_all(ctrl);
+	mutex_unlock(&ctrl->scan_lock);
+}
+
+/*
+ * Is the device unable to work: a fatal status, registers reading all
+ * ones, or memory decoding or bus mastering turned off?  Not while PCI
+ * error recovery owns it, nor when it is gone (hot-plug removes it).
+ */
+static bool cnvme_ctrl_disturbed(struct cnvme_ctrl *ctrl, u32 *csts,
+				 u16 *cmd)
+{
+	if (pci_channel_offline(ctrl->pdev) ||
+	    pci_read_config_word(ctrl->pdev, PCI_COMMAND, cmd) ||
+	    *cmd == 0xffff)
+		return false;
+	*csts = readl(ctrl->bar + NVME_REG_CSTS);
+	return !(*cmd & PCI_COMMAND_MEMORY) || !(*cmd & PCI_COMMAND_MASTER) ||
+	       *csts == ~0U || (*csts & NVME_CSTS_CFS);
+}
+
+/**
+ * cnvme_health_work - the periodic health check
+ * @work: cnvme_ctrl.health_work
+ *
+ * Every CNVME_HEALTH_PERIOD while the controller is live, resetting or
+ * connecting: one register read and one config read.  A live controller
+ * found disturbed is reset; a rebuild in progress is cut short (its
+ * commands fail at once), and cnvme_reset_work() tries again.
+ */
+void cnvme_health_work(struct work_struct *work)
+{
+	struct cnvme_ctrl *ctrl = container_of(to_delayed_work(work),
+					       struct cnvme_ctrl, health_work);
+	enum cnvme_ctrl_state state = READ_ONCE(ctrl->state);
+	u32 csts = 0;
+	u16 cmd = 0;
+
+	if (state != CNVME_CTRL_LIVE && state != CNVME_CTRL_CONNECTING &&
+	    state != CNVME_CTRL_RESETTING)
+		return;
+	if (state == CNVME_CTRL_RESETTING)
+		goto out_requeue;
+	if (!cnvme_ctrl_disturbed(ctrl, &csts, &cmd)) {
+		if (state == CNVME_CTRL_LIVE &&
+		    time_after(jiffies, READ_ONCE(ctrl->live_since) +
+			       CNVME_HEALTH_STABLE))
+			ctrl->disturbed_since = 0;
+		goto out_requeue;
+	}
+	if (!ctrl->disturbed_since) {
+		ctrl->disturbed_since = jiffies;
+	} else if (time_after(jiffies, ctrl->disturbed_since +
+			      CNVME_HEALTH_GIVE_UP)) {
+		dev_err(ctrl->dev, "health check: disturbed for %u s without recovering (CSTS %#x, PCI command %#x)\n",
+			CNVME_HEALTH_GIVE_UP / HZ, csts, cmd);
+		cnvme_ctrl_fail(ctrl);
+		return;
+	}
+	if (state == CNVME_CTRL_LIVE) {
+		dev_err_ratelimited(ctrl->dev, "health check: CSTS %#x, PCI command %#x, resetting controller\n",
+				    csts, cmd);
+		cnvme_ctrl_schedule_reset(ctrl);
+		goto out_requeue;
+	}
+	mutex_lock(&ctrl->teardown_lock);
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_CONNECTING &&
+	    !ctrl->rebuild_broken) {
+		dev_warn_ratelimited(ctrl->dev, "health check: CSTS %#x, PCI command %#x during the reset\n",
+				     csts, cmd);
+		ctrl->rebuild_broken = true;
+		cnvme_ctrl_teardown(ctrl, CNVME_TD_REQUEUE);
+		/* What the rebuild sends next fails at once. */
+		cnvme_unquiesce_admin(ctrl);
+	}
+	mutex_unlock(&ctrl->teardown_lock);
+out_requeue:
+	queue_delayed_work(cnvme_wq, &ctrl->health_work, CNVME_HEALTH_PERIOD);
 }
 
 bool cnvme_ctrl_schedule_reset(struct cnvme_ctrl *ctrl)
@@ -393,12 +613,19 @@ static void cnvme_ctrl_restart(struct cnvme_ctrl *ctrl)
 void cnvme_ctrl_stop(struct cnvme_ctrl *ctrl)
 {
 	unsigned int how = 0;
+	bool admin_live;
 
 	mutex_lock(&ctrl->teardown_lock);
 	cnvme_quiesce_io(ctrl);
+	admin_live = test_bit(CNVME_Q_LIVE, &ctrl->queues[0].flags) &&
+		     !ctrl->admin_quiesced;
 	mutex_unlock(&ctrl->teardown_lock);
 
-	if (READ_ONCE(ctrl->state) != CNVME_CTRL_DEAD &&
+	/*
+	 * Only through a working admin queue: one that a reset, suspend or
+	 * PCI error recovery took down would hold the commands forever.
+	 */
+	if (admin_live && READ_ONCE(ctrl->state) != CNVME_CTRL_DEAD &&
 	    cnvme_ctrl_present(ctrl)) {
 		cnvme_io_queues_delete(ctrl);
 		how = CNVME_TD_SHUTDOWN;
@@ -578,8 +805,8 @@ void cnvme_ctrl_error_resume(struct cnvme_ctrl *ctrl)
  * cnvme_ers_work - PCI error recovery never came back
  * @work: cnvme_ctrl.ers_work
  *
- * The bus reset may have cleared the config space, so the state saved
- * after the last good bring-up is restored before the reset work runs.
+ * The bus reset may have cleared the config space: the reset work
+ * restores the state saved after the last good bring-up.
  * From here on the timeout handler stops deferring to error recovery.
  */
 void cnvme_ers_work(struct work_struct *work)
@@ -592,6 +819,5 @@ void cnvme_ers_work(struct work_struct *work)
 	dev_warn(ctrl->dev, "PCI error recovery did not finish in %u s, resetting controller\n",
 		 CNVME_ERS_TIMEOUT / HZ);
 	WRITE_ONCE(ctrl->ers_abandoned, true);
-	pci_restore_state(ctrl->pdev);
 	cnvme_ctrl_restart(ctrl);
 }
