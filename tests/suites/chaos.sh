@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 600
+# lab-timeout: 900
 #
 # chaos: every recovery path ends.  cnvme's own fault injection
 # (Documentation/fault-injection.rst, module parameter fault_injection=1)
@@ -305,98 +305,121 @@ fail_alloc_dbbuf() {
 
 # --- the run -------------------------------------------------------------------
 
-ktap_begin
+# The reset, probe, remove and PCI error cases.
+# shellcheck source=tests/suites/chaos_reset.inc
+. "$LAB/suites/chaos_reset.inc"
 
-# The directory exists only with fault_injection=1.
-check load_unarmed drv_load
-find_ctrl
-check unarmed_no_inject_dir no_dir_unarmed
-check unload_unarmed drv_unload
+# The cases of this file: the interface, lost interrupts, hidden I/O
+# completions, statuses, failed allocations at probe.
+chaos_inject_cases() {
+	# The directory exists only with fault_injection=1.
+	check load_unarmed drv_load
+	find_ctrl
+	check unarmed_no_inject_dir no_dir_unarmed
+	check unload_unarmed drv_unload
 
-check load_armed drv_load "${PARAMS[@]}"
-check_disks chaos
-DISK0=${DISK[0]:-}
-find_ctrl
-check inject_dir_armed dir_armed
+	check load_armed drv_load "${PARAMS[@]}"
+	check_disks chaos
+	DISK0=${DISK[0]:-}
+	find_ctrl
+	check inject_dir_armed dir_armed
 
-case_begin bad_input
-check bad_input_refused bad_input_refused
-case_end
-
-case_begin lost_irq_io
-expect_log "qid [0-9]+: command id .* found complete on timeout, interrupt lost" 1
-check lost_irq_io_recovers lost_irq_io
-case_end
-
-case_begin lost_irq_admin
-expect_log "qid 0: command id .* found complete on timeout, interrupt lost" 1
-check lost_irq_admin_recovers lost_irq_admin
-case_end
-
-case_begin hide_io
-expect_log "inject: qid [0-9]+: completion of command id .* opcode 0x2 hidden" 1
-expect_log "timed out, aborting" 1
-expect_log "Abort of command id .*: not aborted" 1
-expect_log "timed out again after an Abort, resetting controller" 1
-expect_log ": resetting controller$" 1
-check hide_io_abort_then_reset hide_io
-case_end
-
-case_begin user_timeout
-expect_log "inject: qid [0-9]+: completion of command id .* opcode 0x2 hidden" 1
-expect_log "timed out, aborting" 1
-expect_log "Abort of command id .*: not aborted" 1
-expect_log "timed out again after an Abort, resetting controller" 1
-expect_log ": resetting controller$" 1
-check user_timeout_raised_to_io_timeout user_timeout_raised
-case_end
-
-# Retryable statuses are retried (max_retries=2): two failures and the
-# read still succeeds, with or without a Command Retry Delay.
-case_begin status_retry
-check status_setup status_setup
-check status_retry_succeeds status_case 0x0006 2 read ok 2
-check status_retry_crd_succeeds status_case 0x0806 2 read ok 2
-case_end
-
-# DNR: no retry, the errno of the status class.
-case_begin status_dnr
-expect_log "failed with status 0x4002 .* after 0 retries" 1
-expect_log "operation not supported error, dev" 1
-check status_dnr_not_retried status_case 0x4002 3 read "errno 95 " 1
-case_end
-
-# A media error without DNR: the first try and max_retries retries.
-case_begin status_media
-expect_log "failed with status 0x281 .* after $MAX_RETRIES retries" 1
-expect_log "critical medium error, dev" 1
-check status_media_retried_then_enodata status_case 0x0281 10 read "errno 61 " $((1 + MAX_RETRIES))
-case_end
-
-case_begin status_protection
-expect_log "failed with status 0x4282 " 1
-expect_log "protection error, dev" 1
-check status_protection_eilseq status_case 0x4282 1 read "errno 84 " 1
-case_end
-
-case_begin status_capacity
-expect_log "failed with status 0x4081 " 1
-expect_log "critical space allocation error, dev" 1
-check status_capacity_enospc status_case 0x4081 1 write "errno 28 " 1
-case_end
-
-for site in probe queue tagset admin_buf; do
-	case_begin "fail_alloc_$site"
-	expect_log "inject: allocation at site $site failed" 1
-	expect_log "probe with driver cnvme failed with error -12" 1
-	check "fail_alloc_${site}_probe_fails_cleanly" fail_alloc_probe "$site"
+	case_begin bad_input
+	check bad_input_refused bad_input_refused
 	case_end
-done
 
-case_begin fail_alloc_dbbuf
-expect_log "inject: allocation at site dbbuf failed" 1
-check fail_alloc_dbbuf_mmio_doorbells fail_alloc_dbbuf
-case_end
+	case_begin lost_irq_io
+	expect_log "qid [0-9]+: command id .* found complete on timeout, interrupt lost" 1
+	check lost_irq_io_recovers lost_irq_io
+	case_end
 
-check unload_armed drv_unload
+	case_begin lost_irq_admin
+	expect_log "qid 0: command id .* found complete on timeout, interrupt lost" 1
+	check lost_irq_admin_recovers lost_irq_admin
+	case_end
+
+	case_begin hide_io
+	expect_log "inject: qid [0-9]+: completion of command id .* opcode 0x2 hidden" 1
+	expect_log "timed out, aborting" 1
+	expect_log "Abort of command id .*: not aborted" 1
+	expect_log "timed out again after an Abort, resetting controller" 1
+	expect_log ": resetting controller$" 1
+	check hide_io_abort_then_reset hide_io
+	case_end
+
+	case_begin user_timeout
+	expect_log "inject: qid [0-9]+: completion of command id .* opcode 0x2 hidden" 1
+	expect_log "timed out, aborting" 1
+	expect_log "Abort of command id .*: not aborted" 1
+	expect_log "timed out again after an Abort, resetting controller" 1
+	expect_log ": resetting controller$" 1
+	check user_timeout_raised_to_io_timeout user_timeout_raised
+	case_end
+
+	# Retryable statuses are retried (max_retries=2): two failures and the
+	# read still succeeds, with or without a Command Retry Delay.
+	case_begin status_retry
+	check status_setup status_setup
+	check status_retry_succeeds status_case 0x0006 2 read ok 2
+	check status_retry_crd_succeeds status_case 0x0806 2 read ok 2
+	case_end
+
+	# DNR: no retry, the errno of the status class.
+	case_begin status_dnr
+	expect_log "failed with status 0x4002 .* after 0 retries" 1
+	expect_log "operation not supported error, dev" 1
+	check status_dnr_not_retried status_case 0x4002 3 read "errno 95 " 1
+	case_end
+
+	# A media error without DNR: the first try and max_retries retries.
+	case_begin status_media
+	expect_log "failed with status 0x281 .* after $MAX_RETRIES retries" 1
+	expect_log "critical medium error, dev" 1
+	check status_media_retried_then_enodata status_case 0x0281 10 read "errno 61 " $((1 + MAX_RETRIES))
+	case_end
+
+	case_begin status_protection
+	expect_log "failed with status 0x4282 " 1
+	expect_log "protection error, dev" 1
+	check status_protection_eilseq status_case 0x4282 1 read "errno 84 " 1
+	case_end
+
+	case_begin status_capacity
+	expect_log "failed with status 0x4081 " 1
+	expect_log "critical space allocation error, dev" 1
+	check status_capacity_enospc status_case 0x4081 1 write "errno 28 " 1
+	case_end
+
+	for site in probe queue tagset admin_buf; do
+		case_begin "fail_alloc_$site"
+		expect_log "inject: allocation at site $site failed" 1
+		expect_log "probe with driver cnvme failed with error -12" 1
+		check "fail_alloc_${site}_probe_fails_cleanly" fail_alloc_probe "$site"
+		case_end
+	done
+
+	case_begin fail_alloc_dbbuf
+	expect_log "inject: allocation at site dbbuf failed" 1
+	check fail_alloc_dbbuf_mmio_doorbells fail_alloc_dbbuf
+	case_end
+
+	check unload_armed drv_unload
+}
+
+ktap_begin
+case $DRIVER@$PROFILE in
+cnvme@default)
+	chaos_inject_cases
+	chaos_case_reset_hidden_identify
+	chaos_case_reset_hidden_rebuild
+	chaos_case_fail_enable
+	chaos_case_ns_added_during_reset
+	chaos_case_probe_scan_fails
+	chaos_case_unbind_during_reset
+	chaos_case_bme_toggle
+	;;
+cnvme@rootport) chaos_case_unbind_during_ers ;;
+stock@default) chaos_case_bme_toggle ;;
+*) record "not ok" "chaos_profile" "no chaos cases for $DRIVER@$PROFILE" ;;
+esac
 ktap_end

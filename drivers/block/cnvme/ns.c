@@ -281,6 +281,11 @@ static int cnvme_ns_validate(struct cnvme_ctrl *ctrl, u32 nsid)
 		return -ENOMEM;
 	ns = cnvme_ns_find(ctrl, nsid);
 	ret = cnvme_identify(ctrl, NVME_ID_CNS_NS, nsid, id);
+	if (ret == NVME_SC_HOST_ABORTED_CMD) {
+		/* A reset cancelled it: the scan after the reset takes over. */
+		ret = -EINTR;
+		goto out_free_id;
+	}
 	if (ret) {
 		/* The controller refused: keep what is known, skip the rest. */
 		if (ret > 0) {
@@ -340,6 +345,11 @@ static int cnvme_ns_scan_list(struct cnvme_ctrl *ctrl)
 	for (;;) {
 		ret = cnvme_identify(ctrl, NVME_ID_CNS_NS_ACTIVE_LIST, prev,
 				     list);
+		/* Cancelled by a reset, not refused: no fallback scan. */
+		if (ret == NVME_SC_HOST_ABORTED_CMD) {
+			ret = -EINTR;
+			break;
+		}
 		if (ret > 0 && !prev) {
 			ret = cnvme_ns_scan_sequential(ctrl);
 			break;
