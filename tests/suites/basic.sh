@@ -144,6 +144,8 @@ for ((i = 1; i < ${#EXPECTED[@]}; i++)); do
 done
 
 if [[ $PROFILE == nowc ]]; then
+	# Its controller reset is logged (cnvme); nothing else may be.
+	if [[ $DRIVER == cnvme ]]; then expect_log ': resetting controller$' 1; fi
 	check vwc_follows_set_feature vwc_follows_set_feature "$P"
 fi
 
