@@ -32,11 +32,12 @@ int cnvme_admin_enable(struct cnvme_ctrl *ctrl)
 	if (ret)
 		return ret;
 	/*
-	 * A teardown whose disable failed turned bus mastering off so that
-	 * the wedged device could not write into memory being handed back;
-	 * the controller now stopped, so it may master the bus again.
+	 * Every teardown turns bus mastering off so that a device that did
+	 * not stop cannot write into memory being handed back; the
+	 * controller is stopped now, so it may master the bus again.
 	 */
 	pci_set_master(ctrl->pdev);
+	WRITE_ONCE(ctrl->bus_master, true);
 	cnvme_q_init(q, 0, false);
 	writel(aqa, ctrl->bar + NVME_REG_AQA);
 	lo_hi_writeq(q->sq_dma_addr, ctrl->bar + NVME_REG_ASQ);
@@ -849,8 +850,19 @@ out_free:
  */
 void cnvme_dbbuf_free(struct cnvme_ctrl *ctrl)
 {
+	unsigned int qid;
+
 	if (!ctrl->dbbuf_dbs)
 		return;
+	/* No queue keeps pointing into the buffers until cnvme_q_init(). */
+	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
+		struct cnvme_queue *q = &ctrl->queues[qid];
+
+		q->dbbuf_sq_db = NULL;
+		q->dbbuf_sq_ei = NULL;
+		q->dbbuf_cq_db = NULL;
+		q->dbbuf_cq_ei = NULL;
+	}
 	dma_free_coherent(ctrl->dev, ctrl->dbbuf_size, ctrl->dbbuf_dbs,
 			  ctrl->dbbuf_dbs_dma);
 	dma_free_coherent(ctrl->dev, ctrl->dbbuf_size, ctrl->dbbuf_eis,

@@ -318,14 +318,17 @@ static struct cnvme_frozen *cnvme_freeze_namespaces(struct cnvme_ctrl *ctrl)
 	struct cnvme_ns *ns;
 	unsigned int n = 0, i;
 
+	/* A disk not added yet is not listed for long, and not frozen. */
 	mutex_lock(&ctrl->ns_lock);
 	list_for_each_entry(ns, &ctrl->namespaces, list)
-		n++;
+		n += ns->disk_added;
 	frozen = kmalloc(struct_size(frozen, disks, n), GFP_KERNEL);
 	if (frozen) {
 		frozen->nr = n;
 		i = 0;
 		list_for_each_entry(ns, &ctrl->namespaces, list) {
+			if (!ns->disk_added)
+				continue;
 			get_device(disk_to_dev(ns->disk));
 			frozen->disks[i++] = ns->disk;
 		}
@@ -648,6 +651,11 @@ static int cnvme_ctrl_io_cmd(struct cnvme_ctrl *ctrl, void __user *argp,
 		return -EINVAL;
 	}
 	ns = list_first_entry(&ctrl->namespaces, struct cnvme_ns, list);
+	/* Being added: its namespace may still go away if that fails. */
+	if (!ns->disk_added) {
+		mutex_unlock(&ctrl->ns_lock);
+		return -EAGAIN;
+	}
 	disk = ns->disk;
 	get_device(disk_to_dev(disk));
 	mutex_unlock(&ctrl->ns_lock);

@@ -413,8 +413,12 @@ struct cnvme_map_stats {
  * @rebuild_broken: the health check found the device disturbed during a
  *	rebuild, which the reset then tries again
  * @live_since: jiffies when the controller last became live
- * @disturbed_since: jiffies when the health check first found the device
- *	disturbed since it was last stable, or 0; used only by @health_work
+ * @bus_master: cnvme let the controller master the bus (from the enable
+ *	to the next teardown, under @teardown_lock); the health check
+ *	reports bus mastering found off only then
+ * @disturbed: the health check found the device disturbed since it was
+ *	last stable; used only by @health_work
+ * @disturbed_since: jiffies when it first did; used only by @health_work
  * @aborts: Abort commands outstanding
  * @abort_limit: most Abort commands the controller accepts at once (ACL)
  * @crdt: Command Retry Delay Times 1-3 in 100 ms units, zero when the
@@ -525,6 +529,8 @@ struct cnvme_ctrl {
 	struct pci_saved_state *pci_state;
 	bool rebuild_broken;
 	unsigned long live_since;
+	bool bus_master;
+	bool disturbed;
 	unsigned long disturbed_since;
 	atomic_t aborts;
 	unsigned int abort_limit;
@@ -654,7 +660,7 @@ void cnvme_q_free(struct cnvme_ctrl *ctrl, u16 qid);
 void cnvme_q_init(struct cnvme_queue *q, u16 vector, bool polled);
 int cnvme_q_request_irq(struct cnvme_queue *q);
 void cnvme_q_free_irq(struct cnvme_queue *q);
-void cnvme_q_suspend(struct cnvme_queue *q);
+bool cnvme_q_suspend(struct cnvme_queue *q);
 void cnvme_q_poll(struct cnvme_queue *q);
 void cnvme_cmb_map_sqs(struct cnvme_ctrl *ctrl, unsigned int nr_queues);
 int cnvme_cmb_enable(struct cnvme_ctrl *ctrl);
@@ -714,7 +720,7 @@ int cnvme_subsys_reset(struct cnvme_ctrl *ctrl);
 
 void cnvme_reset_work(struct work_struct *work);
 void cnvme_ctrl_fail(struct cnvme_ctrl *ctrl);
-void cnvme_ctrl_fail_rq(struct cnvme_ctrl *ctrl, struct request *rq);
+void cnvme_ctrl_fail_rq(struct cnvme_ctrl *ctrl, struct request *rq, u8 gen);
 void cnvme_ctrl_stop(struct cnvme_ctrl *ctrl);
 void cnvme_ctrl_poweroff(struct cnvme_ctrl *ctrl);
 int cnvme_ctrl_suspend(struct cnvme_ctrl *ctrl);

@@ -690,16 +690,18 @@ void cnvme_q_free_irq(struct cnvme_queue *q)
  * After this returns no interrupt handler, poller or timeout handler
  * (cnvme_q_poll()) is looking at the queue, so the caller owns the CQ and
  * may reap it itself.
+ *
+ * Return: true if the queue was live until now.
  */
-void cnvme_q_suspend(struct cnvme_queue *q)
+bool cnvme_q_suspend(struct cnvme_queue *q)
 {
 	if (!test_and_clear_bit(CNVME_Q_LIVE, &q->flags))
-		return;
+		return false;
 	if (test_bit(CNVME_Q_POLLED, &q->flags)) {
 		/* Pollers check LIVE under the lock: wait out the current one. */
 		spin_lock(&q->cq_poll_lock);
 		spin_unlock(&q->cq_poll_lock);
-		return;
+		return true;
 	}
 	synchronize_irq(pci_irq_vector(q->ctrl->pdev, q->cq_vector));
 	/*
@@ -708,6 +710,7 @@ void cnvme_q_suspend(struct cnvme_queue *q)
 	 * LIVE clear or this sees POLLING set and waits.
 	 */
 	wait_on_bit(&q->flags, CNVME_Q_POLLING, TASK_UNINTERRUPTIBLE);
+	return true;
 }
 
 /**

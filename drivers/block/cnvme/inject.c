@@ -104,7 +104,7 @@ static bool cnvme_inject_fire(struct cnvme_inject *inj,
 		return false;
 	if (opcode >= 0 && r->opcode >= 0 && r->opcode != opcode)
 		return false;
-	r->left--;
+	WRITE_ONCE(r->left, r->left - 1);
 	r->fired++;
 	return true;
 }
@@ -116,6 +116,9 @@ static bool cnvme_inject_match(struct cnvme_inject *inj,
 	unsigned long flags;
 	bool hit;
 
+	/* Unarmed, the common case even with injection on: no lock. */
+	if (!READ_ONCE(r->left))
+		return false;
 	spin_lock_irqsave(&inj->lock, flags);
 	hit = cnvme_inject_fire(inj, r, qid, opcode);
 	if (hit && status)
@@ -286,7 +289,7 @@ static void cnvme_inject_arm(struct cnvme_inject *inj,
 	r->qid = qid;
 	r->opcode = opcode;
 	r->status = status;
-	r->left = count;
+	WRITE_ONCE(r->left, count);
 	spin_unlock_irqrestore(&inj->lock, flags);
 }
 

@@ -669,6 +669,12 @@ static blk_status_t cnvme_queue_rq(struct blk_mq_hw_ctx *hctx,
 	if (cnvme_inject_status(q, blk_mq_rq_to_pdu(rq))) {
 		/* Never reaches the device: no data moves. */
 		blk_mq_complete_request(rq);
+		/* What was copied before it still needs its doorbell. */
+		if (bd->last) {
+			spin_lock(&q->sq_lock);
+			cnvme_sq_ring(q);
+			spin_unlock(&q->sq_lock);
+		}
 		return BLK_STS_OK;
 	}
 
@@ -1138,6 +1144,8 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
 	struct cnvme_queue *q = rq->mq_hctx->driver_data;
 	struct cnvme_ctrl *ctrl = q->ctrl;
+	/* Which submission of @rq timed out: a reset may send it again. */
+	u8 gen = READ_ONCE(iod->gen);
 	enum cnvme_ctrl_state state;
 	u32 csts;
 
@@ -1155,7 +1163,7 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 	if (!cnvme_ctrl_present(ctrl)) {
 		dev_warn_ratelimited(ctrl->dev, "qid %u: command id %#x timed out and the device is gone\n",
 				     q->qid, iod->cmd.common.command_id);
-		cnvme_ctrl_fail_rq(ctrl, rq);
+		cnvme_ctrl_fail_rq(ctrl, rq, gen);
 		return BLK_EH_DONE;
 	}
 
@@ -1186,7 +1194,7 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 				     q->qid, iod->cmd.common.command_id,
 				     iod->cmd.common.opcode,
 				     cnvme_ctrl_state_name(state));
-		cnvme_ctrl_fail_rq(ctrl, rq);
+		cnvme_ctrl_fail_rq(ctrl, rq, gen);
 		return BLK_EH_DONE;
 	}
 

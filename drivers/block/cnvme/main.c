@@ -325,7 +325,11 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		dev_err(ctrl->dev, "cannot enable the PCI device: %d\n", ret);
 		goto out_free_instance;
 	}
-	pci_set_master(pdev);
+	/*
+	 * No bus mastering yet: a controller left running by whoever had it
+	 * before could write into memory cnvme hands out.  It comes on in
+	 * cnvme_admin_enable(), once the controller is disabled.
+	 */
 	if (dma_set_mask_and_coherent(ctrl->dev, DMA_BIT_MASK(64)) &&
 	    dma_set_mask_and_coherent(ctrl->dev, DMA_BIT_MASK(32))) {
 		dev_err(ctrl->dev, "no usable DMA addressing\n");
@@ -386,6 +390,11 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto out_clear_drvdata;
 	/*
+	 * What every reset, slot_reset and the ERS watchdog restore; saved
+	 * before a reset can start, which saves it itself.
+	 */
+	cnvme_ctrl_save_state(ctrl);
+	/*
 	 * Live before the scan, which runs from scan_work: a scan command
 	 * that times out then resets the controller and scans again, rather
 	 * than failing the probe.
@@ -395,8 +404,6 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = -ENODEV;
 		goto out_del_ctrl_dev;
 	}
-	/* What every reset, slot_reset and the ERS watchdog restore. */
-	cnvme_ctrl_save_state(ctrl);
 
 	dev_info(ctrl->dev, "%s%d: %s, fw %s, NVMe %u.%u, %u/%u/%u default/read/poll queues of %u entries, %u vector%s%s%s\n",
 		 cnvme_names->ctrl, ctrl->instance, ctrl->model,
@@ -409,6 +416,12 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 ctrl->cmb ? ", SQs in the CMB" : "");
 	/* Events and disks from here on: a reset or remove may cancel them. */
 	cnvme_ctrl_start(ctrl);
+	/*
+	 * Probe runs asynchronously, but whoever waits for it (the root
+	 * file system without rootwait, wait_for_device_probe()) expects
+	 * the disks to exist when it ends: wait for the first scan.
+	 */
+	flush_work(&ctrl->scan_work);
 	return 0;
 
 out_del_ctrl_dev:

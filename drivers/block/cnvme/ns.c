@@ -385,7 +385,11 @@ static bool cnvme_ns_scan_begin(struct cnvme_ctrl *ctrl)
 
 	mutex_lock(&ctrl->scan_lock);
 	state = READ_ONCE(ctrl->state);
-	if (state != CNVME_CTRL_NEW && state != CNVME_CTRL_LIVE) {
+	/*
+	 * Only a live controller: during probe a user's rescan could add
+	 * disks that a failing probe would never remove.
+	 */
+	if (state != CNVME_CTRL_LIVE) {
 		mutex_unlock(&ctrl->scan_lock);
 		return false;
 	}
@@ -397,8 +401,8 @@ static bool cnvme_ns_scan_begin(struct cnvme_ctrl *ctrl)
  * cnvme_ns_scan - make the disks match the controller's namespaces
  * @ctrl: the controller
  *
- * Runs while the controller is being probed or is live; a no-op while it
- * is resetting, being removed or dead.  A
+ * Runs while the controller is live (scan_work, a user's rescan, an
+ * event); a no-op while it is new, resetting, being removed or dead.  A
  * namespace cnvme cannot serve is skipped with a warning; namespaces no
  * longer active lose their disk, but only after a scan that completed.
  * Only errors that leave the controller unusable (no memory, a dead admin

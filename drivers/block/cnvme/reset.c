@@ -131,29 +131,33 @@ static void cnvme_ctrl_teardown(struct cnvme_ctrl *ctrl, unsigned int how)
 	gone = !cnvme_ctrl_present(ctrl);
 	if (!gone && (!(how & CNVME_TD_SHUTDOWN) || cnvme_ctrl_shutdown(ctrl)))
 		ret = cnvme_ctrl_disable(ctrl);
-	if (gone || ret) {
+	/*
+	 * Whatever the controller did, it is cut off the bus before any of
+	 * its commands completes and their buffers go back: one that did not
+	 * stop, or that reads as gone for a moment, may still write into
+	 * them.  Only cnvme_admin_enable(), after a disable that took, lets
+	 * it master the bus again.
+	 */
+	pci_clear_master(ctrl->pdev);
+	WRITE_ONCE(ctrl->bus_master, false);
+	if (!gone && ret) {
 		u16 cmd = 0;
 
-		/*
-		 * A controller that did not stop, or cannot be asked to, may
-		 * still write into the buffers about to be unmapped and the
-		 * requests about to be completed: cut it off the bus first.
-		 * cnvme_admin_enable() lets it master the bus again.
-		 */
-		pci_clear_master(ctrl->pdev);
 		pci_read_config_word(ctrl->pdev, PCI_COMMAND, &cmd);
-		if (!gone)
-			dev_warn(ctrl->dev, "controller did not stop (%d): bus mastering off (PCI command %#06x) before its commands complete\n",
-				 ret, cmd);
+		dev_warn(ctrl->dev, "controller did not stop (%d): bus mastering off (PCI command %#06x) before its commands complete\n",
+			 ret, cmd);
 	}
 
+	/*
+	 * Only queues that were live: one being created has nothing to reap,
+	 * and its CQ head doorbell must not be written before the device
+	 * knows the queue.
+	 */
 	for (i = 0; i <= ctrl->nr_io_queues; i++) {
 		struct cnvme_queue *q = &ctrl->queues[i];
 
-		if (!q->cqes)
-			continue;
-		cnvme_q_suspend(q);
-		cnvme_q_reap(q);
+		if (q->cqes && cnvme_q_suspend(q))
+			cnvme_q_reap(q);
 	}
 	cnvme_cancel_all(ctrl, how & CNVME_TD_REQUEUE);
 }
@@ -211,17 +215,21 @@ void cnvme_ctrl_fail(struct cnvme_ctrl *ctrl)
  * cnvme_ctrl_fail_rq - cnvme_ctrl_fail() on behalf of a timed-out request
  * @ctrl: the controller
  * @rq: the request whose timeout handler is running
+ * @gen: the command identifier generation of @rq when its timeout began
  *
  * Does nothing if @rq has been completed meanwhile, for example by the
- * teardown of a reset: then the controller is not at fault.  Either way
- * @rq is complete when this returns.
+ * teardown of a reset, or completed and sent again to a controller that
+ * a reset brought back (its generation moved on): then the controller is
+ * not at fault.  Either way the command that timed out is over when this
+ * returns.
  */
-void cnvme_ctrl_fail_rq(struct cnvme_ctrl *ctrl, struct request *rq)
+void cnvme_ctrl_fail_rq(struct cnvme_ctrl *ctrl, struct request *rq, u8 gen)
 {
+	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
 	bool died = false;
 
 	mutex_lock(&ctrl->teardown_lock);
-	if (blk_mq_rq_state(rq) == MQ_RQ_IN_FLIGHT)
+	if (blk_mq_rq_state(rq) == MQ_RQ_IN_FLIGHT && READ_ONCE(iod->gen) == gen)
 		died = __cnvme_ctrl_fail(ctrl);
 	mutex_unlock(&ctrl->teardown_lock);
 	if (died)
@@ -256,6 +264,12 @@ static int cnvme_ctrl_rebuild(struct cnvme_ctrl *ctrl)
 	ret = cnvme_io_queues_recreate(ctrl);
 	if (ret)
 		return ret;
+	/*
+	 * A reset may bring the write cache back enabled: the disks must
+	 * say so before the requeued writes go out, or flushes and FUA
+	 * would not be sent for data sitting in the cache.
+	 */
+	cnvme_ctrl_vwc_changed(ctrl);
 
 	mutex_lock(&ctrl->teardown_lock);
 	if (ctrl->rebuild_broken) {
@@ -275,13 +289,16 @@ static int cnvme_ctrl_rebuild(struct cnvme_ctrl *ctrl)
 
 /*
  * Put back what the config space may have lost since the last good
- * bring-up: BARs, MSI-X, and above all memory decoding and bus mastering.
+ * bring-up: BARs, MSI-X, memory decoding.  Not bus mastering, which the
+ * saved state has on: the controller may still be enabled and running
+ * (the teardown could not stop it), and only cnvme_admin_enable() lets
+ * it master the bus, once it has stopped.
  */
 static void cnvme_ctrl_restore_config(struct cnvme_ctrl *ctrl)
 {
 	if (ctrl->pci_state && !pci_load_saved_state(ctrl->pdev, ctrl->pci_state))
 		pci_restore_state(ctrl->pdev);
-	pci_set_master(ctrl->pdev);
+	pci_clear_master(ctrl->pdev);
 }
 
 /**
@@ -407,8 +424,6 @@ void cnvme_scan_work(struct work_struct *work)
 	if (READ_ONCE(ctrl->state) != CNVME_CTRL_LIVE)
 		return;
 	cnvme_aer_start(ctrl);
-	/* A controller reset may bring the write cache back enabled. */
-	cnvme_ctrl_vwc_changed(ctrl);
 	ret = cnvme_ns_scan(ctrl);
 	if (READ_ONCE(ctrl->state) != CNVME_CTRL_LIVE)
 		return;
@@ -448,8 +463,11 @@ static bool cnvme_ctrl_disturbed(struct cnvme_ctrl *ctrl, u32 *csts,
 	    *cmd == 0xffff)
 		return false;
 	*csts = readl(ctrl->bar + NVME_REG_CSTS);
-	return !(*cmd & PCI_COMMAND_MEMORY) || !(*cmd & PCI_COMMAND_MASTER) ||
-	       *csts == ~0U || (*csts & NVME_CSTS_CFS);
+	/* Bus mastering is off on purpose until the rebuild's enable. */
+	if (!(*cmd & PCI_COMMAND_MASTER) && READ_ONCE(ctrl->bus_master))
+		return true;
+	return !(*cmd & PCI_COMMAND_MEMORY) || *csts == ~0U ||
+	       (*csts & NVME_CSTS_CFS);
 }
 
 /**
@@ -478,10 +496,11 @@ void cnvme_health_work(struct work_struct *work)
 		if (state == CNVME_CTRL_LIVE &&
 		    time_after(jiffies, READ_ONCE(ctrl->live_since) +
 			       CNVME_HEALTH_STABLE))
-			ctrl->disturbed_since = 0;
+			ctrl->disturbed = false;
 		goto out_requeue;
 	}
-	if (!ctrl->disturbed_since) {
+	if (!ctrl->disturbed) {
+		ctrl->disturbed = true;
 		ctrl->disturbed_since = jiffies;
 	} else if (time_after(jiffies, ctrl->disturbed_since +
 			      CNVME_HEALTH_GIVE_UP)) {
@@ -666,6 +685,8 @@ void cnvme_ctrl_poweroff(struct cnvme_ctrl *ctrl)
 {
 	if (!cnvme_ctrl_hold(ctrl))
 		return;
+	/* Nothing brings it back: no more health checks. */
+	cancel_delayed_work_sync(&ctrl->health_work);
 	cnvme_ctrl_quiesce_drain(ctrl);
 	mutex_lock(&ctrl->teardown_lock);
 	cnvme_ctrl_teardown(ctrl, CNVME_TD_SHUTDOWN);
@@ -688,6 +709,11 @@ int cnvme_ctrl_suspend(struct cnvme_ctrl *ctrl)
 {
 	if (!cnvme_ctrl_hold(ctrl))
 		return READ_ONCE(ctrl->state) == CNVME_CTRL_DEAD ? 0 : -EBUSY;
+	/*
+	 * No health check reads a powered-down device; the reset after
+	 * resume starts it again.
+	 */
+	cancel_delayed_work_sync(&ctrl->health_work);
 	cnvme_ctrl_quiesce_drain(ctrl);
 	mutex_lock(&ctrl->teardown_lock);
 	cnvme_ctrl_teardown(ctrl, CNVME_TD_SHUTDOWN | CNVME_TD_REQUEUE);
