@@ -662,6 +662,8 @@ default)
 		case_end
 
 		case_begin fail_disable
+		# The user's reset, whose disable is made to fail.
+		expect_log ': resetting controller$' 1
 		check load_fault_injection drv_load fault_injection=1 sgl_threshold=0
 		check_disks inject
 		P=${DISK[0]:-}
