@@ -323,6 +323,8 @@ fi
 if [[ $PROFILE == cmb ]]; then
 	# SGLs and CMB SQs together, then across a controller reset.
 	cnvme_only cmb_sqs_with_sgls sqs_in_cmb
+	# The reset is logged (cnvme); nothing else may be.
+	if [[ $DRIVER == cnvme ]]; then expect_log ': resetting controller$' 1; fi
 	check cmb_reset ctrl_reset
 	check cmb_verify_after_reset map_verify "$P" "$LBS"
 	cnvme_only cmb_sqs_after_reset sqs_in_cmb
