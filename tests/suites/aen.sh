@@ -213,6 +213,8 @@ if [[ $DRIVER == cnvme ]]; then
 fi
 
 check ns_rescan_unchanged rescan_changes_nothing
+# The reset is logged (cnvme); nothing else may be.
+if [[ $DRIVER == cnvme ]]; then expect_log ': resetting controller$' 1; fi
 check reset_nvme1 reset_nvme1
 check attach_after_reset attach_ns2
 check detach_after_reset detach_ns2
