@@ -664,6 +664,7 @@ default)
 		case_begin fail_disable
 		# The user's reset, whose disable is made to fail.
 		expect_log ': resetting controller$' 1
+		expect_log 'disable: timed out \(CSTS.RDY never cleared, injected\)' 1
 		check load_fault_injection drv_load fault_injection=1 sgl_threshold=0
 		check_disks inject
 		P=${DISK[0]:-}
@@ -708,6 +709,8 @@ mediaerr)
 	# line naming the LBA, the block layer's medium error.
 	expect_log 'failed with status|\(sct 0x2 / sc 0x8[01]\)' +
 	expect_log 'critical medium error, dev nvme' +
+	# udev's buffered reads of the bad block at sector 2048 (block 256).
+	expect_log 'Buffer I/O error on dev nvme0n1, logical block 256,' 0-100
 	check load_driver drv_load
 	check_disks probe
 	P=${DISK[0]:-}
