@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 900
+# lab-timeout: 600
 #
 # chaos: every recovery path ends.  cnvme's own fault injection
 # (Documentation/fault-injection.rst, module parameter fault_injection=1)
