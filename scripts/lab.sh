@@ -417,7 +417,8 @@ if [[ -s $OUT/log-unexpected ]]; then
 	# The first kernel line of the driver phase: drv_load's marker (or,
 	# for suites that load modules by hand, the kernel's own lines).
 	drv_at=$(grep -aoE '\[ *[0-9]+\.[0-9]{6}\] .*' "$LOG" | tr -d '\r' |
-		grep -E 'lab: loading |loading out-of-tree module|nvme nvme[0-9]|cnvme' | ktime)
+		grep -E 'lab: loading |loading out-of-tree module|nvme nvme[0-9]|cnvme' | ktime) ||
+		drv_at=	# no such line: the crash came before the driver (set -e)
 	nbad=$(wc -l <"$OUT/log-unexpected")
 	if [[ -z $drv_at ]] || awk -v a="$first_bad" -v b="$drv_at" 'BEGIN { exit !(a < b) }'; then
 		if [[ -z ${LAB_FLAKE_LOG:-} ]]; then
