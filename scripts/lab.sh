@@ -227,6 +227,7 @@ qemu=(qemu-system-x86_64
 	-drive "file=$GUEST/root.img,if=none,id=root,format=raw,snapshot=on"
 	-device "virtio-blk-pci,drive=root"
 	-virtfs "local,path=$SHARE,mount_tag=lab,security_model=none,id=lab"
+	-D "$SHARE/qemu-trace.log"
 	"${QEMU_ARGS[@]}")
 printf '%q ' "${qemu[@]}" >"$OUT/qemu.cmd"
 echo >>"$OUT/qemu.cmd"
@@ -357,6 +358,8 @@ WPID=
 for f in result.ktap points exit log-allowed; do
 	[[ -f $SHARE/results/$f ]] && cp "$SHARE/results/$f" "$OUT/$f"
 done
+# What the device saw, when a suite turned QEMU's trace events on.
+if [[ -s $SHARE/qemu-trace.log ]]; then cp "$SHARE/qemu-trace.log" "$OUT/"; else rm -f "$OUT/qemu-trace.log"; fi
 
 count() { grep -c "$1" "$2" 2>/dev/null || true; }
 

@@ -247,6 +247,29 @@ host_monitor() {
 	rm -f "$dir/$n.ack"
 }
 
+# --- QEMU's trace events: what reached the device --------------------------
+
+# QEMU writes the trace events a suite turns on (qemu_trace) into
+# qemu-trace.log on the share, one "event args" line each: the device's
+# own account of the commands, doorbells and register writes it saw,
+# which beats anything the driver says about itself.  Turn events on only
+# around the case that needs them: per-command events are many.
+QEMU_TRACE=$LAB/qemu-trace.log
+
+qemu_trace() { # on|off EVENT...
+	local st=$1 e out
+	shift
+	for e; do
+		out=$(host_monitor "trace-event $e $st") &&
+			! grep -qiE 'unknown|error|not' <<<"${out#*$'\n'}" ||
+			fail "cannot turn QEMU trace event $e $st: $out" || return 1
+	done
+}
+
+# qemu_trace_mark starts a window of the trace; qemu_trace_since prints it.
+qemu_trace_mark() { QEMU_TRACE_AT=$({ wc -l <"$QEMU_TRACE"; } 2>/dev/null || echo 0); }
+qemu_trace_since() { tail -n +$((QEMU_TRACE_AT + 1)) "$QEMU_TRACE"; }
+
 # --- the share across a system suspend ---------------------------------------
 
 # virtio-9p cannot suspend (its driver has no freeze/restore): after even a

@@ -17,7 +17,10 @@
 #             I/O (the I/O still completes, from the reserve)
 #   slow      commands outlive a 2 s io_timeout (QEMU throttle group): the
 #             driver aborts and resets, the data is right or the I/O fails
-#             cleanly, nothing hangs
+#             cleanly, nothing hangs; a suspend (pm_test devices) while
+#             the device holds commands: by QEMU's own trace, the
+#             controller sees CC.SHN only once every command it fetched
+#             has completed, and the I/O succeeds across it
 #   mediaerr  blkdebug fails chosen sectors: the error reaches exactly those
 #             blocks, the log names the LBA, the controller stays live
 #   rootport  PCI error recovery (AER errors injected at the root port),
@@ -294,6 +297,78 @@ bad_params() {
 # Writes queue up behind SLOW_IOPS, so most outlive the 2 s timeout.  The
 # job must end in time; right data or clean I/O errors are both fine, wrong
 # data is not.
+# The device's own account of commands (QEMU's trace events): fetched from
+# an SQ, completed into a CQ (I/O queue n pairs SQ n with CQ n, for both
+# drivers), dropped with a deleted SQ, and CC.SHN written.
+NVME_CMD_EVENTS=(pci_nvme_io_cmd pci_nvme_enqueue_req_completion pci_nvme_del_sq
+	pci_nvme_mmio_shutdown_set)
+
+# Reads the trace window; prints one line per CC.SHN with the number of
+# I/O commands outstanding in the device then, and a last line "now N".
+device_outstanding() {
+	qemu_trace_since | awk '
+		function field(name,   i) {
+			for (i = 1; i < NF; i++) if ($i == name) return $(i + 1)
+			return ""
+		}
+		$1 == "pci_nvme_io_cmd" { out[field("sqid") ":" field("cid")] = 1 }
+		$1 == "pci_nvme_enqueue_req_completion" {
+			delete out[field("cqid") ":" field("cid")]
+		}
+		$1 == "pci_nvme_del_sq" {
+			q = $NF; sub(/.*=/, "", q)
+			for (k in out) if (index(k, q ":") == 1) delete out[k]
+		}
+		$1 == "pci_nvme_mmio_shutdown_set" {
+			n = 0; for (k in out) n++
+			print "CC.SHN " n
+		}
+		END { n = 0; for (k in out) n++; print "now " n }'
+}
+
+device_holds() { # MIN
+	local n
+	n=$(device_outstanding | tail -n 1)
+	((${n#now } >= $1))
+}
+
+# A system suspend while the throttled device holds several commands: the
+# driver must let them finish (or delete their queues) before it sets
+# CC.SHN, or the controller shuts down with work in flight.
+suspend_with_commands_out() { # DISK
+	local rc=0 state=freeze shn
+	! grep -qw mem /sys/power/state || state=mem
+	raw_write "$1" $((6 << 20)) 1 /tmp/shn.sha || return 1
+	qemu_trace_mark
+	qemu_trace on "${NVME_CMD_EVENTS[@]}" || return 1
+	fio_bg /tmp/shn.log "$1" --rw=randwrite --bs=4k --iodepth=8 \
+		--offset=32m --size=64k
+	# At four commands a second the device soon holds several.
+	if ! poll 30 device_holds 4; then
+		kill "$FIO_PID"
+		device_outstanding
+		fail "the device never held 4 commands at once"
+		return 1
+	fi
+	share_detach || { kill "$FIO_PID"; return 1; }
+	echo devices >/sys/power/pm_test
+	echo "$state (pm_test devices) with $(device_outstanding | tail -n 1) command(s) in the device"
+	echo "$state" >/sys/power/state || rc=$?
+	echo none >/sys/power/pm_test
+	share_attach || rc=1
+	((rc == 0)) || { kill "$FIO_PID"; fail "$state failed"; return 1; }
+	fio_wait 60 || rc=$?
+	qemu_trace off "${NVME_CMD_EVENTS[@]}" || return 1
+	fio_summary /tmp/shn.log
+	((rc == 0)) || fail "fio failed (status $rc) across $state" || return 1
+	shn=$(device_outstanding | grep '^CC.SHN ' || true)
+	echo "${shn:-no CC.SHN}"
+	[[ -n $shn ]] || fail "the device saw no CC.SHN during $state" || return 1
+	! grep -qv '^CC.SHN 0$' <<<"$shn" ||
+		fail "CC.SHN set while the device held commands" || return 1
+	raw_verify "$1" $((6 << 20)) 1 /tmp/shn.sha
+}
+
 timeout_io() { # DISK
 	local rc=0 t0=$SECONDS
 	fio_verify_bg /tmp/slow.log "$1" 0 256k
@@ -532,7 +607,13 @@ device_add_accepted() {
 }
 
 device_add_probes() {
-	poll 30 device_add_accepted || fail "QEMU kept refusing device_add" || return 1
+	if ! poll 30 device_add_accepted; then
+		host_monitor "info pci" || true
+		host_monitor "info block" || true
+		ls /sys/bus/pci/devices
+		fail "QEMU kept refusing device_add"
+		return 1
+	fi
 	poll 30 all_bound || { show_binding; fail "the new controller was not bound"; return 1; }
 	poll 30 match_disks || fail "no disk on the new controller"
 }
@@ -711,6 +792,17 @@ slow)
 	# I/Os a second that takes a while, and it holds the disk open.
 	check udev_done_with_disk udevadm settle --timeout=120
 	check unload_driver drv_unload
+	case_end
+
+	case_begin suspend_drains
+	# cnvme brings the controller back through a reset after resume.
+	if [[ $DRIVER == cnvme ]]; then expect_log ': resetting controller$' 1; fi
+	check load_driver_default drv_load
+	check_disks suspend
+	P=${DISK[0]:-}
+	check suspend_shn_after_commands suspend_with_commands_out "$P"
+	check udev_done_after_suspend udevadm settle --timeout=120
+	check unload_driver_after_suspend drv_unload
 	case_end
 	;;
 mediaerr)

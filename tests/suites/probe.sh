@@ -4,6 +4,10 @@
 #
 # probe: controllers the basic suite does not cover.
 #   nons  no namespace: the driver binds, no disk appears, unload is clean.
+#         cnvme again with fault_injection=1: a completion the device posts
+#         on an I/O queue no request has used (inject/stray) is ignored
+#         with one line, and the controller stays live (only cnvme can
+#         make the device send it).
 #   meta  nsid 1 plain, nsid 2 with metadata: nsid 1 works; cnvme gives
 #         nsid 2 no disk and says so in exactly one warning line (stock
 #         supports metadata formats, so only nsid 1 is checked there).
@@ -131,6 +135,22 @@ detach_other() {
 	ns2_of nvme0 || fail "nvme0n2 went away too"
 }
 
+# A stray completion on I/O queue 1 before any namespace exists: the
+# queue has no tags yet, so the driver must not look the command id up.
+stray_before_namespaces() {
+	local inj h
+	inj=/sys/kernel/debug/cnvme/$(basename "$(first_nvme_pci)")/inject
+	[[ -d $inj ]] || fail "no $inj" || return 1
+	echo "1 1" >"$inj/stray" || fail "cannot arm stray" || return 1
+	# The health check sends it within its period (250 ms).
+	poll 10 eval "dmesg_since | grep -q 'qid 1: completion for unknown or stale command id 0xffff ignored'" ||
+		fail "no stray completion noticed within 10 s" || return 1
+	h=$(awk '$1 == "stray" { print $2, $3 }' "$inj/hits")
+	[[ $h == "0 1" ]] || fail "stray left/fired '$h', expected '0 1'" || return 1
+	h=$(ctrl_state) || return 1
+	[[ $h == live ]] || fail "controller state '$h' after the stray completion, not 'live'"
+}
+
 detach_self() {
 	nvme detach-ns /dev/nvme0 -n 2 -c "$(cntlid nvme0)" || fail "detach-ns failed" || return 1
 	poll 30 eval '! ns2_of nvme0' || fail "nvme0n2 still there"
@@ -142,6 +162,15 @@ check load_driver drv_load
 case $PROFILE in
 nons)
 	check no_disk no_disk
+	if [[ $DRIVER == cnvme ]]; then
+		check kernel_log_clean_plain dmesg_clean
+		check unload_plain drv_unload
+		dmesg_mark
+		expect_log 'inject: qid 1: sending a command with id 0xffff' 1
+		expect_log 'qid 1: completion for unknown or stale command id 0xffff ignored' 1
+		check load_fault_injection drv_load fault_injection=1
+		check stray_completion_ignored stray_before_namespaces
+	fi
 	;;
 meta)
 	check nsid1_disk wait_disks 30

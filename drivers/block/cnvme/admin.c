@@ -738,9 +738,15 @@ static int cnvme_setup_vectors(struct cnvme_ctrl *ctrl, unsigned int nr_irq)
 	pci_free_irq_vectors(ctrl->pdev);
 
 	ctrl->io_queues[HCTX_TYPE_READ] = 0;
-	vecs = pci_alloc_irq_vectors_affinity(ctrl->pdev, 1, nr_irq + 1,
-					      PCI_IRQ_ALL_TYPES | PCI_IRQ_AFFINITY,
-					      &affd);
+	/*
+	 * The admin vector is gone by now: a failure here must leave the
+	 * admin queue without an interrupt to free, which fail_alloc
+	 * "vectors" shows.
+	 */
+	vecs = cnvme_inject_alloc(ctrl, CNVME_FA_VECTORS) ? -ENOMEM :
+		pci_alloc_irq_vectors_affinity(ctrl->pdev, 1, nr_irq + 1,
+					       PCI_IRQ_ALL_TYPES |
+					       PCI_IRQ_AFFINITY, &affd);
 	if (vecs < 0) {
 		dev_err(ctrl->dev, "cannot allocate interrupt vectors: %d\n",
 			vecs);

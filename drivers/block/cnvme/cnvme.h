@@ -53,6 +53,8 @@ struct dentry;
 
 /* Largest I/O queue depth the command identifier can address. */
 #define CNVME_MAX_Q_DEPTH	BIT(CNVME_CID_TAG_BITS)
+/* A command id no request ever gets: its tag is past any tag set. */
+#define CNVME_CID_STRAY		U16_MAX
 
 /* Segments per request; each becomes at least one PRP entry. */
 #define CNVME_MAX_SEGS		128
@@ -772,6 +774,7 @@ int cnvme_q_reap(struct cnvme_queue *q);
 void cnvme_cancel_all(struct cnvme_ctrl *ctrl, bool requeue);
 bool cnvme_io_drain(struct cnvme_ctrl *ctrl, unsigned long timeout);
 blk_status_t cnvme_status_to_blk(u16 status);
+void cnvme_q_send_stray(struct cnvme_queue *q);
 
 /*
  * inject.c: fault injection (Documentation/fault-injection.rst).  Always
@@ -788,6 +791,7 @@ blk_status_t cnvme_status_to_blk(u16 status);
  * @CNVME_FA_ADMIN_BUF: data buffers of the driver's own admin commands
  * @CNVME_FA_NS: a namespace and its disk
  * @CNVME_FA_DBBUF: the shadow doorbell buffers
+ * @CNVME_FA_VECTORS: the interrupt vectors for the I/O queues (probe)
  * @CNVME_FA_NR: number of sites
  */
 enum cnvme_fa_site {
@@ -798,6 +802,7 @@ enum cnvme_fa_site {
 	CNVME_FA_ADMIN_BUF,
 	CNVME_FA_NS,
 	CNVME_FA_DBBUF,
+	CNVME_FA_VECTORS,
 	CNVME_FA_NR,
 };
 
@@ -812,6 +817,7 @@ bool __cnvme_inject_hide_cqe(struct cnvme_queue *q, struct cnvme_iod *iod);
 bool __cnvme_inject_status(struct cnvme_queue *q, struct cnvme_iod *iod);
 bool __cnvme_inject_fail_ready(struct cnvme_ctrl *ctrl, bool enable);
 bool __cnvme_inject_alloc(struct cnvme_ctrl *ctrl, enum cnvme_fa_site site);
+void __cnvme_inject_stray(struct cnvme_ctrl *ctrl);
 
 /**
  * cnvme_inject_lost_irq - drop this interrupt of @q?
@@ -879,6 +885,16 @@ static __always_inline bool cnvme_inject_alloc(struct cnvme_ctrl *ctrl,
 {
 	return static_branch_unlikely(&cnvme_inject_key) &&
 	       __cnvme_inject_alloc(ctrl, site);
+}
+
+/**
+ * cnvme_inject_stray - send the stray commands fault injection armed
+ * @ctrl: the controller, live; called from its health check
+ */
+static inline void cnvme_inject_stray(struct cnvme_ctrl *ctrl)
+{
+	if (static_branch_unlikely(&cnvme_inject_key))
+		__cnvme_inject_stray(ctrl);
 }
 
 /* ns.c: namespaces and gendisks */

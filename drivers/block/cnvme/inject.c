@@ -46,6 +46,7 @@ static const char * const cnvme_fa_names[CNVME_FA_NR] = {
 	[CNVME_FA_ADMIN_BUF]	= "admin_buf",
 	[CNVME_FA_NS]		= "ns",
 	[CNVME_FA_DBBUF]	= "dbbuf",
+	[CNVME_FA_VECTORS]	= "vectors",
 };
 
 /*
@@ -73,6 +74,7 @@ struct cnvme_inject_rule {
  * @r.fail_enable: controller enables that never see CSTS.RDY
  * @r.fail_disable: controller disables that never see CSTS.RDY clear
  * @r.fail_alloc: allocations to fail, per site (only left and fired used)
+ * @r.stray: completions to provoke for commands the driver never sent
  */
 struct cnvme_inject {
 	struct list_head entry;
@@ -86,6 +88,7 @@ struct cnvme_inject {
 		struct cnvme_inject_rule fail_enable;
 		struct cnvme_inject_rule fail_disable;
 		struct cnvme_inject_rule fail_alloc[CNVME_FA_NR];
+		struct cnvme_inject_rule stray;
 	} r;
 };
 
@@ -225,6 +228,35 @@ bool __cnvme_inject_alloc(struct cnvme_ctrl *ctrl, enum cnvme_fa_site site)
 	return true;
 }
 
+/**
+ * __cnvme_inject_stray - send the stray commands armed for @ctrl
+ * @ctrl: a live controller, from its health check
+ *
+ * A stray completion is one the device posts for a command id no request
+ * holds.  Only a queue that no request has used yet can take the extra
+ * command: blk-mq's tags are what keeps a submission queue from
+ * overflowing, and such a queue has none in flight.
+ */
+void __cnvme_inject_stray(struct cnvme_ctrl *ctrl)
+{
+	struct cnvme_inject *inj = ctrl->inject;
+	unsigned int qid;
+
+	if (!inj || !READ_ONCE(inj->r.stray.left))
+		return;
+	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
+		struct cnvme_queue *q = &ctrl->queues[qid];
+
+		if (!test_bit(CNVME_Q_LIVE, &q->flags) || READ_ONCE(q->tags))
+			continue;
+		if (!cnvme_inject_match(inj, &inj->r.stray, qid, -1, NULL))
+			continue;
+		dev_info_ratelimited(ctrl->dev, "inject: qid %u: sending a command with id %#x, which no request holds\n",
+				     qid, CNVME_CID_STRAY);
+		cnvme_q_send_stray(q);
+	}
+}
+
 /* ---- debugfs ------------------------------------------------------------ */
 
 /*
@@ -307,6 +339,24 @@ static ssize_t cnvme_inject_lost_irq_write(struct file *file,
 	if (n != 2 || !cnvme_inject_qid_ok(v[0]) || !cnvme_inject_count_ok(v[1]))
 		return -EINVAL;
 	cnvme_inject_arm(inj, &inj->r.lost_irq, v[0], -1, 0, v[1]);
+	return count;
+}
+
+/* stray: "QID COUNT", an I/O queue */
+static ssize_t cnvme_inject_stray_write(struct file *file,
+					const char __user *ubuf,
+					size_t count, loff_t *ppos)
+{
+	struct cnvme_inject *inj = file->private_data;
+	long long v[CNVME_INJECT_MAX_FIELDS];
+	int n = cnvme_inject_parse(ubuf, count, v, 2, NULL, 0);
+
+	if (n < 0)
+		return n;
+	if (n != 2 || !v[0] || !cnvme_inject_qid_ok(v[0]) ||
+	    !cnvme_inject_count_ok(v[1]))
+		return -EINVAL;
+	cnvme_inject_arm(inj, &inj->r.stray, v[0], -1, 0, v[1]);
 	return count;
 }
 
@@ -434,6 +484,7 @@ static int cnvme_inject_hits_show(struct seq_file *m, void *unused)
 		snprintf(name, sizeof(name), "fail_alloc:%s", cnvme_fa_names[i]);
 		cnvme_inject_show_rule(m, name, &snap.fail_alloc[i]);
 	}
+	cnvme_inject_show_rule(m, "stray", &snap.stray);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(cnvme_inject_hits);
@@ -451,6 +502,7 @@ CNVME_INJECT_FOPS(status);
 CNVME_INJECT_FOPS(fail_enable);
 CNVME_INJECT_FOPS(fail_disable);
 CNVME_INJECT_FOPS(fail_alloc);
+CNVME_INJECT_FOPS(stray);
 
 static struct cnvme_inject *cnvme_inject_create(const char *name)
 {
@@ -473,6 +525,7 @@ static struct cnvme_inject *cnvme_inject_create(const char *name)
 			    &cnvme_inject_fail_disable_fops);
 	debugfs_create_file("fail_alloc", 0200, d, inj,
 			    &cnvme_inject_fail_alloc_fops);
+	debugfs_create_file("stray", 0200, d, inj, &cnvme_inject_stray_fops);
 	debugfs_create_file("hits", 0400, d, inj, &cnvme_inject_hits_fops);
 	list_add_tail(&inj->entry, &cnvme_inject_list);
 	return inj;

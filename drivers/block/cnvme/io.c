@@ -741,6 +741,27 @@ static void cnvme_commit_rqs(struct blk_mq_hw_ctx *hctx)
 	spin_unlock(&q->sq_lock);
 }
 
+/**
+ * cnvme_q_send_stray - send a command whose completion nothing awaits
+ * @q: a live I/O queue no request has used, so its SQ is empty
+ *
+ * For fault injection: a Flush of every namespace with the command id
+ * CNVME_CID_STRAY, so that the device answers with a completion the
+ * driver cannot match, as a misbehaving device might post.
+ */
+void cnvme_q_send_stray(struct cnvme_queue *q)
+{
+	struct nvme_command cmd = { };
+
+	cmd.common.opcode = nvme_cmd_flush;
+	cmd.common.command_id = CNVME_CID_STRAY;
+	cmd.common.nsid = cpu_to_le32(NVME_NSID_ALL);
+	spin_lock(&q->sq_lock);
+	cnvme_sq_copy(q, &cmd);
+	cnvme_sq_ring(q);
+	spin_unlock(&q->sq_lock);
+}
+
 /* ---- completion --------------------------------------------------------- */
 
 static void cnvme_log_error(struct cnvme_ctrl *ctrl, struct request *rq,

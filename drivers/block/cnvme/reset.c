@@ -497,6 +497,8 @@ void cnvme_health_work(struct work_struct *work)
 		    time_after(jiffies, READ_ONCE(ctrl->live_since) +
 			       CNVME_HEALTH_STABLE))
 			ctrl->disturbed = false;
+		if (state == CNVME_CTRL_LIVE)
+			cnvme_inject_stray(ctrl);
 		goto out_requeue;
 	}
 	if (!ctrl->disturbed) {
