@@ -283,6 +283,8 @@ def insns(outdir):
                 s["spread_pct"] = 100.0 * (s["max"] - s["min"]) / s["median"]
                 for k in COUNTED[1:]:
                     s[k] = statistics.median(per[k])
+                # Rep 1 is the profiled one: its own interrupt rate.
+                s["msix_irqs_rep1"] = per["msix_irqs"][0] if reps and reps[0] == "1" else None
                 entry["drivers"][drv] = s
         st, cn = entry["drivers"].get("stock"), entry["drivers"].get("cnvme")
         if st and cn:
@@ -424,7 +426,15 @@ def table_insns(ins):
     return out
 
 
-def table_variants(w, ins):
+def own_code(prof, drv, cfg):
+    """The driver's own instructions per I/O in the profiled repetition."""
+    p = (prof or {}).get((drv, cfg))
+    if not p:
+        return None
+    return sum(v for m, v in p["modules"].items() if m in DRIVER_MODULES[drv])
+
+
+def table_variants(w, ins, prof):
     """cnvme's variants (VARIANTS) against cnvme itself, where measured."""
     out = []
     for var in VARIANTS:
@@ -463,6 +473,15 @@ def table_variants(w, ins):
                         s.get("msix_irqs") or 0.0,
                     )
                 )
+                # The totals move with the interrupt rate and with whether
+                # fio slept; the driver's own code follows its code path.
+                ov, oc = own_code(prof, var, cfg), own_code(prof, "cnvme", cfg)
+                if ov is not None and oc is not None:
+                    rows.append(
+                        "  own   %-26s %.1f per I/O in cnvme.ko (profiled rep 1), cnvme %.1f (%+.1f);"
+                        " rep 1 irq/IO %.2f vs %.2f"
+                        % (title, ov, oc, ov - oc, s.get("msix_irqs_rep1") or 0.0, (c or {}).get("msix_irqs_rep1") or 0.0)
+                    )
         if rows:
             out.append("%s (median [min-max]) against cnvme:" % var)
             out += rows
@@ -610,7 +629,7 @@ def main():
         )
         lines += table_insns(ins)
         lines.append("")
-    lines += table_variants(w, ins)
+    lines += table_variants(w, ins, prof)
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(outdir, "report.txt"), "w") as f:
