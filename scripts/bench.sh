@@ -23,8 +23,10 @@
 #   REPS=3 NUMBER_IOS="2000 12000"  instruction-count repetitions and sizes
 #   BENCH_BOOTS="wall insns"     which boots to run (report only: "")
 #   BENCH_DRIVERS="stock cnvme null_blk"  (also cnvme-threaded: cnvme with
-#                                use_threaded_interrupts=1, reported
-#                                against cnvme)
+#                                use_threaded_interrupts=1; cnvme-inject:
+#                                cnvme with fault_injection=1, no rule
+#                                armed; cnvme-base: cnvme.ko of
+#                                CNVME_BASE_REV; each reported against cnvme)
 #   BENCH_CONFIGS="..."          subset of the wall-clock configurations
 #   PROFILE=1                    per-function profile in the insns boot
 #   ICOUNT=shift=0               -icount of the insns boot (ICOUNT= for none:
@@ -37,6 +39,8 @@
 #                                e.g. INSNS_SMP=2 INSNS_CONFIGS=rr4k-qd32-2cpu
 #   CNVME_REV=HEAD               bench cnvme.ko of that commit, not the
 #                                work tree's
+#   CNVME_BASE_REV=REV           the commit whose cnvme.ko is the driver
+#                                cnvme-base (old against new in one boot)
 #   BENCH_OUT=out/bench          where the results go
 #   V=1                          stream the guest consoles
 #   SMOKE=1                      run tools/bench/smoke.sh instead (one
@@ -57,6 +61,7 @@ BENCH_DRIVERS=${BENCH_DRIVERS:-stock cnvme null_blk}
 BENCH_CONFIGS=${BENCH_CONFIGS:-}
 PROFILE=${PROFILE:-1}
 CNVME_REV=${CNVME_REV:-}
+CNVME_BASE_REV=${CNVME_BASE_REV:-}
 ICOUNT=${ICOUNT-shift=0}
 KARGS=${KARGS:-}
 INSNS_CONFIGS=${INSNS_CONFIGS:-rr4k-qd1 rr4k-qd32}
@@ -95,32 +100,47 @@ build_tool "$TOOLS/mark" "$LAB_ROOT/tools/bench/mark.c" -static
 # The module, for the kernel the guest boots.  KDIR may be empty or stale
 # in the environment of a make started before host-setup installed the
 # headers: let the sub-make find it again.
-# CNVME_REV=REV benchmarks the driver of a commit instead of the work tree
-# (built from "git archive REV" in build/tools/bench/src-REV).
-MODULE=$LAB_ROOT/drivers/block/cnvme/cnvme.ko
-CNVME_DESC=none
-if [[ " $BENCH_DRIVERS " == *" cnvme "* || " $BENCH_DRIVERS " == *" cnvme-threaded "* ]]; then
-	src=$LAB_ROOT
-	if [[ -n $CNVME_REV ]]; then
-		rev=$(git -C "$LAB_ROOT" rev-parse --short "$CNVME_REV^{commit}") ||
-			die "CNVME_REV=$CNVME_REV is not a commit"
-		src=$TOOLS/src-$rev
+# build_cnvme REV: build cnvme.ko of commit REV (the work tree's when REV
+# is empty), from "git archive REV" in build/bench-src/REV (the worktree's
+# own build directory: build/tools is shared between worktrees).  Sets
+# BUILT (the module) and BUILT_DESC.
+build_cnvme() {
+	local rev src=$LAB_ROOT vermagic
+	if [[ -n $1 ]]; then
+		rev=$(git -C "$LAB_ROOT" rev-parse --short "$1^{commit}") ||
+			die "$1 is not a commit"
+		src=$LAB_BUILD/bench-src/$rev
 		rm -rf "$src"
 		mkdir -p "$src"
 		git -C "$LAB_ROOT" archive "$rev" |
 			tar -x -C "$src"
-		MODULE=$src/drivers/block/cnvme/cnvme.ko
-	fi
-	if [[ -n $CNVME_REV ]]; then
-		CNVME_DESC="commit $rev"
+		BUILT_DESC="commit $rev"
 	else
-		CNVME_DESC="work tree $(git -C "$LAB_ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+		BUILT_DESC="work tree $(git -C "$LAB_ROOT" describe --always --dirty 2>/dev/null || echo '?')"
 	fi
-	log "building cnvme.ko: $CNVME_DESC"
+	BUILT=$src/drivers/block/cnvme/cnvme.ko
+	log "building cnvme.ko: $BUILT_DESC"
 	env -u KDIR make -s -C "$src" modules KDIR="/usr/src/linux-headers-$KVER" >&2
-	vermagic=$(modinfo -F vermagic "$MODULE")
+	vermagic=$(modinfo -F vermagic "$BUILT")
 	[[ ${vermagic%% *} == "$KVER" ]] ||
 		die "cnvme.ko is for '${vermagic%% *}', the guest runs $KVER"
+}
+# CNVME_REV=REV benchmarks the driver of a commit instead of the work tree.
+MODULE=$LAB_ROOT/drivers/block/cnvme/cnvme.ko
+CNVME_DESC=none
+if [[ " $BENCH_DRIVERS " =~ \ cnvme(-threaded|-inject)?\  ]]; then
+	build_cnvme "$CNVME_REV"
+	MODULE=$BUILT
+	CNVME_DESC=$BUILT_DESC
+fi
+# CNVME_BASE_REV=REV: the driver cnvme-base, another commit's cnvme.ko.
+BASE_MODULE=
+CNVME_BASE_DESC=none
+if [[ " $BENCH_DRIVERS " == *" cnvme-base "* ]]; then
+	[[ -n $CNVME_BASE_REV ]] || die "BENCH_DRIVERS names cnvme-base: set CNVME_BASE_REV"
+	build_cnvme "$CNVME_BASE_REV"
+	BASE_MODULE=$BUILT
+	CNVME_BASE_DESC=$BUILT_DESC
 fi
 
 GUEST=$("$LAB_ROOT/scripts/guest-image.sh")
@@ -143,13 +163,15 @@ boot() {
 	install -m 0644 "$LAB_ROOT/tools/bench/guest-lib.sh" "$share/bench/"
 	install -m 0755 "$TOOLS/mark" "$share/bench/mark"
 	[[ -f $MODULE ]] && cp "$MODULE" "$share/cnvme.ko"
+	[[ -n $BASE_MODULE ]] && cp "$BASE_MODULE" "$share/cnvme-base.ko"
 	{
 		printf '%s=%q\n' SUITE bench PROFILE "bench-$name" DRIVER bench \
 			KVER "$KVER" GUEST_TIMEOUT "${GUEST_TIMEOUT:-$((timeout - 60))}" \
 			ROUNDS "$ROUNDS" RUNTIME "$RUNTIME" RAMP "$RAMP" REPS "$REPS" \
 			NUMBER_IOS "$NUMBER_IOS" BENCH_DRIVERS "$BENCH_DRIVERS" \
 			BENCH_CONFIGS_WANTED "$BENCH_CONFIGS" PROFILE "$PROFILE" \
-			CNVME_KO /lab/cnvme.ko CNVME_DESC "$CNVME_DESC" SCHED "$SCHED" \
+			CNVME_KO /lab/cnvme.ko CNVME_DESC "$CNVME_DESC" \
+			CNVME_BASE_KO /lab/cnvme-base.ko CNVME_BASE_DESC "$CNVME_BASE_DESC" SCHED "$SCHED" \
 			KARGS "$KARGS" ICOUNT "$ICOUNT"
 		for kv in "${BOOT_ENV[@]}"; do
 			printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"

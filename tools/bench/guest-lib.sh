@@ -7,15 +7,18 @@
 # benchmark's configurations and count the driver's interrupts.
 #
 # Drivers: stock (Debian's nvme), cnvme (cnvme.ko from $CNVME_KO),
-# null_blk (the kernel's null block device, the ceiling), and
-# cnvme-threaded (the same cnvme.ko with use_threaded_interrupts=1, to
-# compare the interrupt modes; only when BENCH_DRIVERS names it).
+# null_blk (the kernel's null block device, the ceiling), and, only when
+# BENCH_DRIVERS names them: cnvme-threaded (the same cnvme.ko with
+# use_threaded_interrupts=1, to compare the interrupt modes), cnvme-inject
+# (the same cnvme.ko with fault_injection=1 and no rule armed) and
+# cnvme-base (another commit's cnvme.ko, from $CNVME_BASE_KO).
 #
-# Inputs (environment): CNVME_KO, NCTRL (NVMe controllers the VM has,
+# Inputs (environment): CNVME_KO, CNVME_BASE_KO, NCTRL (NVMe controllers the VM has,
 # default 1), RUNTIME and RAMP (seconds per timed fio run), SCHED (I/O
 # scheduler of the disks: none, or default for the kernel's choice).
 
 CNVME_KO=${CNVME_KO:-${LAB:-/lab}/cnvme.ko}
+CNVME_BASE_KO=${CNVME_BASE_KO:-${LAB:-/lab}/cnvme-base.ko}
 NCTRL=${NCTRL:-1}
 RUNTIME=${RUNTIME:-3}
 RAMP=${RAMP:-1}
@@ -32,7 +35,8 @@ say() { echo "bench: $*"; }
 drv_modref() {
 	case $1 in
 	stock) echo nvme ;;
-	cnvme | cnvme-threaded) echo "$CNVME_KO" ;;
+	cnvme | cnvme-threaded | cnvme-inject) echo "$CNVME_KO" ;;
+	cnvme-base) echo "$CNVME_BASE_KO" ;;
 	null_blk) echo null_blk ;;
 	*) return 1 ;;
 	esac
@@ -41,7 +45,7 @@ drv_modref() {
 drv_module() {
 	case $1 in
 	stock) echo nvme ;;
-	cnvme | cnvme-threaded) echo cnvme ;;
+	cnvme | cnvme-threaded | cnvme-inject | cnvme-base) echo cnvme ;;
 	null_blk) echo null_blk ;;
 	*) return 1 ;;
 	esac
@@ -88,6 +92,8 @@ drv_load() {
 	stock) modprobe nvme "${args[@]}" ;;
 	cnvme) insmod "$CNVME_KO" "${args[@]}" ;;
 	cnvme-threaded) insmod "$CNVME_KO" use_threaded_interrupts=1 "${args[@]}" ;;
+	cnvme-inject) insmod "$CNVME_KO" fault_injection=1 "${args[@]}" ;;
+	cnvme-base) insmod "$CNVME_BASE_KO" "${args[@]}" ;;
 	# irqmode=1: completions in softirq context, the setting of the NOTES'
 	# baseline; a queue as deep as the NVMe drivers' (1023 tags).
 	null_blk) modprobe null_blk queue_mode=2 irqmode=1 gb=4 bs=512 \

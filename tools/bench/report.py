@@ -25,7 +25,7 @@ import sys
 
 DRIVERS = ["stock", "cnvme", "null_blk"]
 # Variants of cnvme a bench may add to BENCH_DRIVERS, reported against cnvme.
-VARIANTS = ["cnvme-threaded"]
+VARIANTS = ["cnvme-threaded", "cnvme-inject", "cnvme-base"]
 CONFIGS = [
     ("rr4k-qd1", "4k randread QD1"),
     ("rr4k-qd32", "4k randread QD32"),
@@ -42,6 +42,8 @@ INSN_CONFIGS = [
     ("rr4k-qd32", "4k randread QD32"),
     ("rr4k-qd32-2cpu", "QD32, 2 jobs, 2 CPUs"),
     ("rr4k-qd32-2ctrl", "QD32, 2 ctrls, 1 CPU"),
+    ("rw4k-qd1", "4k randwrite QD1"),
+    ("rw4k-qd32", "4k randwrite QD32"),
 ]
 # Modules that make up each driver's own code in a profile.
 DRIVER_MODULES = {
@@ -49,6 +51,8 @@ DRIVER_MODULES = {
     "cnvme": {"cnvme"},
     "null_blk": {"null_blk"},
     "cnvme-threaded": {"cnvme"},
+    "cnvme-inject": {"cnvme"},
+    "cnvme-base": {"cnvme"},
 }
 
 
@@ -279,6 +283,8 @@ def insns(outdir):
                 s["spread_pct"] = 100.0 * (s["max"] - s["min"]) / s["median"]
                 for k in COUNTED[1:]:
                     s[k] = statistics.median(per[k])
+                # Rep 1 is the profiled one: its own interrupt rate.
+                s["msix_irqs_rep1"] = per["msix_irqs"][0] if reps and reps[0] == "1" else None
                 entry["drivers"][drv] = s
         st, cn = entry["drivers"].get("stock"), entry["drivers"].get("cnvme")
         if st and cn:
@@ -420,7 +426,15 @@ def table_insns(ins):
     return out
 
 
-def table_variants(w, ins):
+def own_code(prof, drv, cfg):
+    """The driver's own instructions per I/O in the profiled repetition."""
+    p = (prof or {}).get((drv, cfg))
+    if not p:
+        return None
+    return sum(v for m, v in p["modules"].items() if m in DRIVER_MODULES[drv])
+
+
+def table_variants(w, ins, prof):
     """cnvme's variants (VARIANTS) against cnvme itself, where measured."""
     out = []
     for var in VARIANTS:
@@ -459,6 +473,15 @@ def table_variants(w, ins):
                         s.get("msix_irqs") or 0.0,
                     )
                 )
+                # The totals move with the interrupt rate and with whether
+                # fio slept; the driver's own code follows its code path.
+                ov, oc = own_code(prof, var, cfg), own_code(prof, "cnvme", cfg)
+                if ov is not None and oc is not None:
+                    rows.append(
+                        "  own   %-26s %.1f per I/O in cnvme.ko (profiled rep 1), cnvme %.1f (%+.1f);"
+                        " rep 1 irq/IO %.2f vs %.2f"
+                        % (title, ov, oc, ov - oc, s.get("msix_irqs_rep1") or 0.0, (c or {}).get("msix_irqs_rep1") or 0.0)
+                    )
         if rows:
             out.append("%s (median [min-max]) against cnvme:" % var)
             out += rows
@@ -483,22 +506,26 @@ def profile_text(prof):
             for f, v in sorted(p["funcs"].items(), key=lambda x: -x[1])[:40]:
                 out.append("  %10.0f  %s" % (v, f))
             out.append("")
-        st, cn = prof.get(("stock", cfg)), prof.get(("cnvme", cfg))
-        if st and cn:
-            # Functions by name without the module: blk-mq, DMA, IRQ code
-            # is shared, the drivers' own functions only exist on one side.
-            def by_name(p):
-                c = collections.Counter()
-                for f, v in p["funcs"].items():
-                    c[f.rsplit(" [", 1)[0]] += v
-                return c
+        # Functions by name without the module: blk-mq, DMA, IRQ code is
+        # shared, the drivers' own functions only exist on one side.
+        def by_name(p):
+            c = collections.Counter()
+            for f, v in p["funcs"].items():
+                c[f.rsplit(" [", 1)[0]] += v
+            return c
 
-            a, b = by_name(st), by_name(cn)
+        for base, other in [("stock", "cnvme")] + [("cnvme", v) for v in VARIANTS]:
+            pa, pb = prof.get((base, cfg)), prof.get((other, cfg))
+            if not (pa and pb):
+                continue
+            a, b = by_name(pa), by_name(pb)
             diff = [(b[k] - a[k], k) for k in set(a) | set(b)]
             diff.sort(key=lambda x: -abs(x[0]))
-            out.append("== %s: cnvme minus stock, per function (instructions per I/O), largest first" % title)
+            out.append(
+                "== %s: %s minus %s, per function (instructions per I/O), largest first" % (title, other, base)
+            )
             for v, k in diff[:40]:
-                out.append("  %+10.0f  %-48s stock %8.0f  cnvme %8.0f" % (v, k, a[k], b[k]))
+                out.append("  %+10.0f  %-48s %s %8.0f  %s %8.0f" % (v, k, base, a[k], other, b[k]))
             out.append("")
     return out
 
@@ -570,7 +597,7 @@ def main():
                     k, v = line.rstrip("\n").split("=", 1)
                     # printf %q quoting: shlex undoes it.
                     env[k] = " ".join(shlex.split(v))
-            meta[name] = {k: env.get(k) for k in ("KVER", "ROUNDS", "RUNTIME", "RAMP", "REPS", "NUMBER_IOS", "CNVME_DESC", "SCHED", "KARGS", "ICOUNT", "INSNS_SMP")}
+            meta[name] = {k: env.get(k) for k in ("KVER", "ROUNDS", "RUNTIME", "RAMP", "REPS", "NUMBER_IOS", "CNVME_DESC", "CNVME_BASE_DESC", "SCHED", "KARGS", "ICOUNT", "INSNS_SMP")}
     try:
         meta["git"] = subprocess.run(
             ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "describe", "--always", "--dirty"],
@@ -602,7 +629,7 @@ def main():
         )
         lines += table_insns(ins)
         lines.append("")
-    lines += table_variants(w, ins)
+    lines += table_variants(w, ins, prof)
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(outdir, "report.txt"), "w") as f:
