@@ -336,7 +336,7 @@ device_holds() { # MIN
 # driver must let them finish (or delete their queues) before it sets
 # CC.SHN, or the controller shuts down with work in flight.
 suspend_with_commands_out() { # DISK
-	local rc=0 state=freeze shn
+	local rc=0 state=freeze shn held
 	! grep -qw mem /sys/power/state || state=mem
 	raw_write "$1" $((6 << 20)) 1 /tmp/shn.sha || return 1
 	qemu_trace_mark
@@ -350,9 +350,11 @@ suspend_with_commands_out() { # DISK
 		fail "the device never held 4 commands at once"
 		return 1
 	fi
+	# The trace is on the share, which goes away for the suspend.
+	held=$(device_outstanding | tail -n 1)
 	share_detach || { kill "$FIO_PID"; return 1; }
 	echo devices >/sys/power/pm_test
-	echo "$state (pm_test devices) with $(device_outstanding | tail -n 1) command(s) in the device"
+	echo "$state (pm_test devices), the device holding ${held#now } command(s)"
 	echo "$state" >/sys/power/state || rc=$?
 	echo none >/sys/power/pm_test
 	share_attach || rc=1
