@@ -358,8 +358,12 @@ WPID=
 for f in result.ktap points exit log-allowed; do
 	[[ -f $SHARE/results/$f ]] && cp "$SHARE/results/$f" "$OUT/$f"
 done
-# What the device saw, when a suite turned QEMU's trace events on.
-if [[ -s $SHARE/qemu-trace.log ]]; then cp "$SHARE/qemu-trace.log" "$OUT/"; else rm -f "$OUT/qemu-trace.log"; fi
+# What the device saw, when a suite turned QEMU's trace events on.  QEMU
+# wrote the file; a guest could have replaced it with a link.
+rm -f "$OUT/qemu-trace.log"
+if [[ -s $SHARE/qemu-trace.log && ! -L $SHARE/qemu-trace.log ]]; then
+	cp "$SHARE/qemu-trace.log" "$OUT/"
+fi
 
 count() { grep -c "$1" "$2" 2>/dev/null || true; }
 

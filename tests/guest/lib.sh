@@ -260,13 +260,16 @@ qemu_trace() { # on|off EVENT...
 	local st=$1 e out
 	shift
 	for e; do
+		# The monitor says nothing when it worked.
 		out=$(host_monitor "trace-event $e $st") &&
-			! grep -qiE 'unknown|error|not' <<<"${out#*$'\n'}" ||
+			! grep -qE '^  \| .*(Unknown|[Ee]rror)' <<<"$out" ||
 			fail "cannot turn QEMU trace event $e $st: $out" || return 1
 	done
 }
 
-# qemu_trace_mark starts a window of the trace; qemu_trace_since prints it.
+# qemu_trace_mark starts a window of the trace, qemu_trace_since prints it.
+# Mark after turning a case's events on: they come on one by one, seconds
+# apart, and the window must not hold half of a command's events.
 qemu_trace_mark() { QEMU_TRACE_AT=$({ wc -l <"$QEMU_TRACE"; } 2>/dev/null || echo 0); }
 qemu_trace_since() { tail -n +$((QEMU_TRACE_AT + 1)) "$QEMU_TRACE"; }
 

@@ -20,7 +20,8 @@
 #             cleanly, nothing hangs; a suspend (pm_test devices) while
 #             the device holds commands: by QEMU's own trace, the
 #             controller sees CC.SHN only once every command it fetched
-#             has completed, and the I/O succeeds across it
+#             has completed or was dropped with its deleted SQ, and the
+#             I/O succeeds across it
 #   mediaerr  blkdebug fails chosen sectors: the error reaches exactly those
 #             blocks, the log names the LBA, the controller stays live
 #   rootport  PCI error recovery (AER errors injected at the root port),
@@ -294,14 +295,13 @@ bad_params() {
 
 # --- slow: commands outlive io_timeout ---------------------------------------
 
-# Writes queue up behind SLOW_IOPS, so most outlive the 2 s timeout.  The
-# job must end in time; right data or clean I/O errors are both fine, wrong
-# data is not.
 # The device's own account of commands (QEMU's trace events): fetched from
 # an SQ, completed into a CQ (I/O queue n pairs SQ n with CQ n, for both
-# drivers), dropped with a deleted SQ, and CC.SHN written.
-NVME_CMD_EVENTS=(pci_nvme_io_cmd pci_nvme_enqueue_req_completion pci_nvme_del_sq
-	pci_nvme_mmio_shutdown_set)
+# drivers), dropped with a deleted SQ, and CC.SHN written.  Turned on
+# in this order, so that no command is seen fetched whose completion came
+# before its event was on.
+NVME_CMD_EVENTS=(pci_nvme_enqueue_req_completion pci_nvme_del_sq
+	pci_nvme_mmio_shutdown_set pci_nvme_io_cmd)
 
 # Reads the trace window; prints one line per CC.SHN with the number of
 # I/O commands outstanding in the device then, and a last line "now N".
@@ -334,33 +334,37 @@ device_holds() { # MIN
 
 # A system suspend while the throttled device holds several commands: the
 # driver must let them finish (or delete their queues) before it sets
-# CC.SHN, or the controller shuts down with work in flight.
+# CC.SHN, or the controller shuts down with work in flight.  fio writes for
+# longer than the suspend takes, so its commands are in the device when
+# the tasks freeze.
 suspend_with_commands_out() { # DISK
 	local rc=0 state=freeze shn held
 	! grep -qw mem /sys/power/state || state=mem
 	raw_write "$1" $((6 << 20)) 1 /tmp/shn.sha || return 1
-	qemu_trace_mark
+	# udev reads the disk after the writer closed it: not in the count.
+	udevadm settle --timeout=120 || fail "udev still busy with the disk" || return 1
 	qemu_trace on "${NVME_CMD_EVENTS[@]}" || return 1
+	qemu_trace_mark
 	fio_bg /tmp/shn.log "$1" --rw=randwrite --bs=4k --iodepth=8 \
-		--offset=32m --size=64k
+		--offset=32m --size=1m --time_based --runtime=40
 	# At four commands a second the device soon holds several.
 	if ! poll 30 device_holds 4; then
-		kill "$FIO_PID"
 		device_outstanding
 		fail "the device never held 4 commands at once"
+		suspend_trace_off
 		return 1
 	fi
 	# The trace is on the share, which goes away for the suspend.
 	held=$(device_outstanding | tail -n 1)
-	share_detach || { kill "$FIO_PID"; return 1; }
+	share_detach || { suspend_trace_off; return 1; }
 	echo devices >/sys/power/pm_test
 	echo "$state (pm_test devices), the device holding ${held#now } command(s)"
 	echo "$state" >/sys/power/state || rc=$?
 	echo none >/sys/power/pm_test
-	share_attach || rc=1
-	((rc == 0)) || { kill "$FIO_PID"; fail "$state failed"; return 1; }
+	share_attach || return 1
+	((rc == 0)) || { suspend_trace_off; fail "$state failed"; return 1; }
 	fio_wait 60 || rc=$?
-	qemu_trace off "${NVME_CMD_EVENTS[@]}" || return 1
+	suspend_trace_off
 	fio_summary /tmp/shn.log
 	((rc == 0)) || fail "fio failed (status $rc) across $state" || return 1
 	shn=$(device_outstanding | grep '^CC.SHN ' || true)
@@ -371,6 +375,16 @@ suspend_with_commands_out() { # DISK
 	raw_verify "$1" $((6 << 20)) 1 /tmp/shn.sha
 }
 
+# Per-command tracing must not outlive the case: it slows what follows.
+suspend_trace_off() {
+	kill "$FIO_PID" 2>/dev/null || true
+	wait "$FIO_PID" 2>/dev/null || true
+	qemu_trace off "${NVME_CMD_EVENTS[@]}"
+}
+
+# Writes queue up behind SLOW_IOPS, so most outlive the 2 s timeout.  The
+# job must end in time; right data or clean I/O errors are both fine, wrong
+# data is not.
 timeout_io() { # DISK
 	local rc=0 t0=$SECONDS
 	fio_verify_bg /tmp/slow.log "$1" 0 256k

@@ -166,7 +166,7 @@ nons)
 		check kernel_log_clean_plain dmesg_clean
 		check unload_plain drv_unload
 		dmesg_mark
-		expect_log 'inject: qid 1: sending a command with id 0xffff' 1
+		expect_log 'inject: qid 1: sent a command with id 0xffff' 1
 		expect_log 'qid 1: completion for unknown or stale command id 0xffff ignored' 1
 		check load_fault_injection drv_load fault_injection=1
 		check stray_completion_ignored stray_before_namespaces

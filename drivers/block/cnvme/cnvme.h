@@ -55,6 +55,7 @@ struct dentry;
 #define CNVME_MAX_Q_DEPTH	BIT(CNVME_CID_TAG_BITS)
 /* A command id no request ever gets: its tag is past any tag set. */
 #define CNVME_CID_STRAY		U16_MAX
+static_assert((CNVME_CID_STRAY & CNVME_CID_TAG_MASK) >= CNVME_MAX_Q_DEPTH - 1);
 
 /* Segments per request; each becomes at least one PRP entry. */
 #define CNVME_MAX_SEGS		128
@@ -140,6 +141,7 @@ enum {
 	CNVME_Q_POLLED,		/* no interrupt: completions are polled */
 	CNVME_Q_POLLING,	/* a timeout handler is reaping the CQ */
 	CNVME_Q_IRQ,		/* the handler is requested on cq_vector */
+	CNVME_Q_STRAY,		/* an injected stray command awaits its answer */
 };
 
 /**
@@ -888,7 +890,7 @@ static __always_inline bool cnvme_inject_alloc(struct cnvme_ctrl *ctrl,
 }
 
 /**
- * cnvme_inject_stray - send the stray commands fault injection armed
+ * cnvme_inject_stray - send a stray command if fault injection armed one
  * @ctrl: the controller, live; called from its health check
  */
 static inline void cnvme_inject_stray(struct cnvme_ctrl *ctrl)

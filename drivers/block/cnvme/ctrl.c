@@ -615,6 +615,8 @@ void cnvme_q_init(struct cnvme_queue *q, u16 vector, bool polled)
 		set_bit(CNVME_Q_POLLED, &q->flags);
 	else
 		clear_bit(CNVME_Q_POLLED, &q->flags);
+	/* A stray command the old queue never answered is gone with it. */
+	clear_bit(CNVME_Q_STRAY, &q->flags);
 	memset(q->cqes, 0, q->depth * sizeof(*q->cqes));
 
 	q->dbbuf_sq_db = NULL;

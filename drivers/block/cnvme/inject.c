@@ -22,6 +22,7 @@
  * context; the list of functions by cnvme_inject_mutex.
  */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -228,33 +229,65 @@ bool __cnvme_inject_alloc(struct cnvme_ctrl *ctrl, enum cnvme_fa_site site)
 	return true;
 }
 
+/*
+ * Send one stray command on @q if the rule matches, with the queue known
+ * live and idle.  Return: true if it was sent.
+ */
+static bool cnvme_inject_stray_one(struct cnvme_inject *inj,
+				   struct cnvme_queue *q)
+{
+	struct cnvme_ctrl *ctrl = q->ctrl;
+	bool sent = false;
+
+	/* The teardown clears CNVME_Q_LIVE under this lock. */
+	mutex_lock(&ctrl->teardown_lock);
+	if (READ_ONCE(ctrl->state) == CNVME_CTRL_LIVE &&
+	    test_bit(CNVME_Q_LIVE, &q->flags) &&
+	    !test_bit(CNVME_Q_POLLED, &q->flags) &&
+	    !test_bit(CNVME_Q_STRAY, &q->flags) && !READ_ONCE(q->tags) &&
+	    cnvme_inject_match(inj, &inj->r.stray, q->qid, -1, NULL)) {
+		set_bit(CNVME_Q_STRAY, &q->flags);
+		cnvme_q_send_stray(q);
+		sent = true;
+	}
+	mutex_unlock(&ctrl->teardown_lock);
+	return sent;
+}
+
 /**
  * __cnvme_inject_stray - send the stray commands armed for @ctrl
  * @ctrl: a live controller, from its health check
  *
  * A stray completion is one the device posts for a command id no request
- * holds.  Only a queue that no request has used yet can take the extra
- * command: blk-mq's tags are what keeps a submission queue from
- * overflowing, and such a queue has none in flight.
+ * holds.  Only an interrupt-driven queue that no request has used yet
+ * takes the extra command: blk-mq's tags are what keeps a submission
+ * queue from overflowing, and the command is outside them.  So no scan
+ * may give the queue its first tags until the device has answered (the
+ * completion path clears CNVME_Q_STRAY), and one stray at a time.
  */
 void __cnvme_inject_stray(struct cnvme_ctrl *ctrl)
 {
 	struct cnvme_inject *inj = ctrl->inject;
 	unsigned int qid;
+	int i;
 
 	if (!inj || !READ_ONCE(inj->r.stray.left))
+		return;
+	/* A scan in progress: try again at the next health check. */
+	if (!mutex_trylock(&ctrl->scan_lock))
 		return;
 	for (qid = 1; qid <= ctrl->nr_io_queues; qid++) {
 		struct cnvme_queue *q = &ctrl->queues[qid];
 
-		if (!test_bit(CNVME_Q_LIVE, &q->flags) || READ_ONCE(q->tags))
+		if (!cnvme_inject_stray_one(inj, q))
 			continue;
-		if (!cnvme_inject_match(inj, &inj->r.stray, qid, -1, NULL))
-			continue;
-		dev_info_ratelimited(ctrl->dev, "inject: qid %u: sending a command with id %#x, which no request holds\n",
+		dev_info_ratelimited(ctrl->dev, "inject: qid %u: sent a command with id %#x, which no request holds\n",
 				     qid, CNVME_CID_STRAY);
-		cnvme_q_send_stray(q);
+		/* Bounded: a reset drops the command and clears the bit. */
+		for (i = 0; i < 50 && test_bit(CNVME_Q_STRAY, &q->flags); i++)
+			msleep(20);
 	}
+	mutex_unlock(&ctrl->scan_lock);
 }
 
 /* ---- debugfs ------------------------------------------------------------ */
@@ -353,7 +386,7 @@ static ssize_t cnvme_inject_stray_write(struct file *file,
 
 	if (n < 0)
 		return n;
-	if (n != 2 || !v[0] || !cnvme_inject_qid_ok(v[0]) ||
+	if (n != 2 || v[0] < 1 || !cnvme_inject_qid_ok(v[0]) ||
 	    !cnvme_inject_count_ok(v[1]))
 		return -EINVAL;
 	cnvme_inject_arm(inj, &inj->r.stray, v[0], -1, 0, v[1]);

@@ -742,12 +742,14 @@ static void cnvme_commit_rqs(struct blk_mq_hw_ctx *hctx)
 }
 
 /**
- * cnvme_q_send_stray - send a command whose completion nothing awaits
+ * cnvme_q_send_stray - fault injection: send a command nothing awaits
  * @q: a live I/O queue no request has used, so its SQ is empty
  *
- * For fault injection: a Flush of every namespace with the command id
- * CNVME_CID_STRAY, so that the device answers with a completion the
- * driver cannot match, as a misbehaving device might post.
+ * A Flush of every namespace with the command id CNVME_CID_STRAY, so that
+ * the device answers with a completion the driver cannot match, as a
+ * misbehaving device might post.  Here because it needs the SQ helpers.
+ *
+ * Context: the caller holds @q->ctrl->teardown_lock, with @q live.
  */
 void cnvme_q_send_stray(struct cnvme_queue *q)
 {
@@ -878,6 +880,8 @@ static inline void cnvme_handle_cqe(struct cnvme_queue *q,
 	return;
 
 bogus:
+	if (cid == CNVME_CID_STRAY)
+		clear_bit(CNVME_Q_STRAY, &q->flags);
 	dev_warn_ratelimited(q->ctrl->dev,
 			     "qid %u: completion for unknown or stale command id %#x ignored\n",
 			     q->qid, cid);
