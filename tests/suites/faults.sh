@@ -27,13 +27,14 @@
 #   rootport  PCI error recovery (AER errors injected at the root port),
 #             suspend/resume and hibernation freeze/thaw (pm_test), all
 #             during verified writes
-#   hotplug   a controller that cannot be reset (memory and bus mastering
+#   hotplug   the controller is unplugged during I/O (device_del): fio
+#             ends within 30 s, nothing is left in D state, rmmod works;
+#             a new controller plugged in (device_add) works and holds
+#             the data the first one acknowledged; then (cnvme) a
+#             controller that cannot be reset (memory and bus mastering
 #             off) is declared dead: I/O fails fast, its disk goes away,
 #             the controller stays bound in state dead, a rebind brings
-#             it back; the controller is unplugged during
-#             I/O (device_del): fio ends within 30 s, nothing is left in D
-#             state, rmmod works; a new controller plugged in (device_add)
-#             works and holds the data the first one acknowledged
+#             it back
 # Every case ends with a check for D-state tasks and of the kernel log
 # since the case began: the recovery lines each case provokes are declared
 # with expect_log, any other one fails it.
@@ -843,32 +844,16 @@ mediaerr)
 	case_end
 	;;
 hotplug)
-	case_begin dead
+	# The unplug comes first, on a controller nothing has disturbed: after
+	# the dead case QEMU 7.2 takes the unplugged controller off the bus
+	# but keeps its drive attached ("info block": d0 attached to nvme0,
+	# "info pci": nothing on bus 1), so device_add of the new one is
+	# refused for good (seen 2026-11-30 in every run; without the dead
+	# case before it, cnvme's and stock's replug work).
+	case_begin unplug
 	check load_driver drv_load
 	check_disks probe
 	P=${DISK[0]:-}
-	# The stock driver keeps a dead controller's disk and binding, and its
-	# reset may block for admin_timeout: this contract is cnvme's own.
-	if [[ $DRIVER == cnvme ]]; then
-		# Each reset brings bus mastering back, the loop takes it away
-		# again, until the health check gives up: how many rounds that
-		# takes varies, the end does not.
-		expect_log 'health check' 1-500
-		expect_log ': resetting controller$' 1-500
-		expect_log 'trying again|during the reset' 0-500
-		expect_log 'did not stop' 0-500
-		expect_log 'reset failed' 0-500
-		expect_log 'timed out' 0-500
-		expect_log 'controller is dead' 1
-		expect_log 'removing the disks of the dead controller' 1
-		expect_log 'error, dev nvme|failed with status' 0-100000
-		check failed_reset_kills_controller dead_controller "$P"
-		check rebind_after_death rebind_after_death
-		P=${DISK[0]:-}
-	fi
-	case_end
-
-	case_begin unplug
 	# The device vanishes under fio: whatever was in flight fails, in
 	# whatever words each driver has for it.
 	expect_log 'device is gone|is dead|dead controller|timed out|error, dev nvme|Buffer I/O error|failed with status|controller is down|Removing after|I/O tag|reset failed|resetting controller' 0-100000
@@ -884,6 +869,29 @@ hotplug)
 	check replug_keeps_acknowledged_data raw_verify "$P" $((3 << 20)) 1 /tmp/hp.sha
 	check io_on_new_controller fio_verify "$P" --rw=randwrite --bs=4k --iodepth=16 \
 		--offset=128m --size=8m
+	case_end
+
+	# The stock driver keeps a dead controller's disk and binding, and its
+	# reset may block for admin_timeout: this contract is cnvme's own.
+	if [[ $DRIVER == cnvme ]]; then
+		case_begin dead
+		# Each reset brings bus mastering back, the loop takes it away
+		# again, until the health check gives up: how many rounds that
+		# takes varies, the end does not.
+		expect_log 'health check' 1-500
+		expect_log ': resetting controller$' 1-500
+		expect_log 'trying again|during the reset' 0-500
+		expect_log 'did not stop' 0-500
+		expect_log 'reset failed' 0-500
+		expect_log 'timed out' 0-500
+		expect_log 'controller is dead' 1
+		expect_log 'removing the disks of the dead controller' 1
+		expect_log 'error, dev nvme|failed with status' 0-100000
+		check failed_reset_kills_controller dead_controller "$P"
+		check rebind_after_death rebind_after_death
+		case_end
+	fi
+	case_begin unload
 	check unload_driver drv_unload
 	case_end
 	;;
