@@ -63,35 +63,90 @@ struct cnvme_inject_rule {
 };
 
 /**
+ * struct cnvme_inject_rules - the rules of one PCI function
+ * @lost_irq: interrupts to ignore
+ * @hide_cqe: completions to consume and drop
+ * @status: commands to complete with an error status instead of sending
+ * @fail_enable: controller enables that never see CSTS.RDY
+ * @fail_disable: controller disables that never see CSTS.RDY clear
+ * @stray: completions to provoke for commands the driver never sent
+ * @fail_alloc: allocations to fail, per site (only left and fired used)
+ */
+struct cnvme_inject_rules {
+	struct cnvme_inject_rule lost_irq;
+	struct cnvme_inject_rule hide_cqe;
+	struct cnvme_inject_rule status;
+	struct cnvme_inject_rule fail_enable;
+	struct cnvme_inject_rule fail_disable;
+	struct cnvme_inject_rule stray;
+	struct cnvme_inject_rule fail_alloc[CNVME_FA_NR];
+};
+
+/*
+ * The fields of a rule file's line, in this order, each if the file has
+ * it, then COUNT.  Every file but fail_alloc is described this way.
+ */
+enum {
+	CNVME_IF_QID	= BIT(0),	/* QID: a queue the driver could create */
+	CNVME_IF_OPCODE	= BIT(1),	/* OPCODE: 0 to 0xff, -1 for any */
+	CNVME_IF_STATUS	= BIT(2),	/* STATUS: 15 bits, not zero */
+	CNVME_IF_IO	= BIT(3),	/* QID names an I/O queue, not 0 */
+};
+
+struct cnvme_inject_file {
+	const char *name;
+	size_t rule;		/* offset in struct cnvme_inject_rules */
+	unsigned int fields;	/* CNVME_IF_* */
+};
+
+#define CNVME_INJECT_FILE(_name, _fields)				\
+	{ #_name, offsetof(struct cnvme_inject_rules, _name), _fields }
+
+/*
+ * A zero STATUS would complete a command that never ran as successful;
+ * a stray command must go to an I/O queue.
+ */
+static const struct cnvme_inject_file cnvme_inject_files[] = {
+	CNVME_INJECT_FILE(lost_irq, CNVME_IF_QID),
+	CNVME_INJECT_FILE(hide_cqe, CNVME_IF_QID | CNVME_IF_OPCODE),
+	CNVME_INJECT_FILE(status,
+			  CNVME_IF_QID | CNVME_IF_OPCODE | CNVME_IF_STATUS),
+	CNVME_INJECT_FILE(fail_enable, 0),
+	CNVME_INJECT_FILE(fail_disable, 0),
+	CNVME_INJECT_FILE(stray, CNVME_IF_QID | CNVME_IF_IO),
+};
+
+struct cnvme_inject;
+
+/* What a rule file's private_data points to. */
+struct cnvme_inject_handle {
+	struct cnvme_inject *inj;
+	const struct cnvme_inject_file *file;
+};
+
+/**
  * struct cnvme_inject - the faults armed for one PCI function
  * @entry: entry in cnvme_inject_list
  * @name: PCI name of the function, as its directory
  * @dir: cnvme/<name>/ in debugfs; the controller's own files go here too
  * @lock: protects @r; taken with interrupts off
  * @r: the rules
- * @r.lost_irq: interrupts to ignore
- * @r.hide_cqe: completions to consume and drop
- * @r.status: commands to complete with an error status instead of sending
- * @r.fail_enable: controller enables that never see CSTS.RDY
- * @r.fail_disable: controller disables that never see CSTS.RDY clear
- * @r.fail_alloc: allocations to fail, per site (only left and fired used)
- * @r.stray: completions to provoke for commands the driver never sent
+ * @handles: the rule files' private data, one per cnvme_inject_files[]
  */
 struct cnvme_inject {
 	struct list_head entry;
 	char name[32];
 	struct dentry *dir;
 	spinlock_t lock;	/* @r; irqs off */
-	struct {
-		struct cnvme_inject_rule lost_irq;
-		struct cnvme_inject_rule hide_cqe;
-		struct cnvme_inject_rule status;
-		struct cnvme_inject_rule fail_enable;
-		struct cnvme_inject_rule fail_disable;
-		struct cnvme_inject_rule fail_alloc[CNVME_FA_NR];
-		struct cnvme_inject_rule stray;
-	} r;
+	struct cnvme_inject_rules r;
+	struct cnvme_inject_handle handles[ARRAY_SIZE(cnvme_inject_files)];
 };
+
+static struct cnvme_inject_rule *cnvme_inject_rule(struct cnvme_inject_rules *r,
+						   const struct cnvme_inject_file *f)
+{
+	return (struct cnvme_inject_rule *)((char *)r + f->rule);
+}
 
 static LIST_HEAD(cnvme_inject_list);
 static DEFINE_MUTEX(cnvme_inject_mutex);	/* cnvme_inject_list */
@@ -358,114 +413,45 @@ static void cnvme_inject_arm(struct cnvme_inject *inj,
 	spin_unlock_irqrestore(&inj->lock, flags);
 }
 
-/* lost_irq: "QID COUNT" */
-static ssize_t cnvme_inject_lost_irq_write(struct file *file,
-					   const char __user *ubuf,
-					   size_t count, loff_t *ppos)
+/* Every rule file but fail_alloc: its fields (cnvme_inject_files[]), COUNT. */
+static ssize_t cnvme_inject_rule_write(struct file *file,
+				       const char __user *ubuf, size_t count,
+				       loff_t *ppos)
 {
-	struct cnvme_inject *inj = file->private_data;
+	const struct cnvme_inject_handle *h = file->private_data;
+	unsigned int fields = h->file->fields;
+	int want = hweight32(fields & (CNVME_IF_QID | CNVME_IF_OPCODE |
+				       CNVME_IF_STATUS)) + 1;
 	long long v[CNVME_INJECT_MAX_FIELDS];
-	int n = cnvme_inject_parse(ubuf, count, v, 2, NULL, 0);
+	int n = cnvme_inject_parse(ubuf, count, v, want, NULL, 0);
+	int qid = -1, opcode = -1, i = 0;
+	u16 status = 0;
 
 	if (n < 0)
 		return n;
-	if (n != 2 || !cnvme_inject_qid_ok(v[0]) || !cnvme_inject_count_ok(v[1]))
+	if (n != want)
 		return -EINVAL;
-	cnvme_inject_arm(inj, &inj->r.lost_irq, v[0], -1, 0, v[1]);
-	return count;
-}
-
-/* stray: "QID COUNT", an I/O queue */
-static ssize_t cnvme_inject_stray_write(struct file *file,
-					const char __user *ubuf,
-					size_t count, loff_t *ppos)
-{
-	struct cnvme_inject *inj = file->private_data;
-	long long v[CNVME_INJECT_MAX_FIELDS];
-	int n = cnvme_inject_parse(ubuf, count, v, 2, NULL, 0);
-
-	if (n < 0)
-		return n;
-	if (n != 2 || v[0] < 1 || !cnvme_inject_qid_ok(v[0]) ||
-	    !cnvme_inject_count_ok(v[1]))
+	if (fields & CNVME_IF_QID) {
+		if (!cnvme_inject_qid_ok(v[i]) ||
+		    ((fields & CNVME_IF_IO) && v[i] < 1))
+			return -EINVAL;
+		qid = v[i++];
+	}
+	if (fields & CNVME_IF_OPCODE) {
+		if (!cnvme_inject_opcode_ok(v[i]))
+			return -EINVAL;
+		opcode = v[i++];
+	}
+	if (fields & CNVME_IF_STATUS) {
+		if (v[i] <= 0 || v[i] > 0x7fff)
+			return -EINVAL;
+		status = v[i++];
+	}
+	if (!cnvme_inject_count_ok(v[i]))
 		return -EINVAL;
-	cnvme_inject_arm(inj, &inj->r.stray, v[0], -1, 0, v[1]);
+	cnvme_inject_arm(h->inj, cnvme_inject_rule(&h->inj->r, h->file), qid,
+			 opcode, status, v[i]);
 	return count;
-}
-
-/* hide_cqe: "QID OPCODE COUNT" */
-static ssize_t cnvme_inject_hide_cqe_write(struct file *file,
-					   const char __user *ubuf,
-					   size_t count, loff_t *ppos)
-{
-	struct cnvme_inject *inj = file->private_data;
-	long long v[CNVME_INJECT_MAX_FIELDS];
-	int n = cnvme_inject_parse(ubuf, count, v, 3, NULL, 0);
-
-	if (n < 0)
-		return n;
-	if (n != 3 || !cnvme_inject_qid_ok(v[0]) ||
-	    !cnvme_inject_opcode_ok(v[1]) || !cnvme_inject_count_ok(v[2]))
-		return -EINVAL;
-	cnvme_inject_arm(inj, &inj->r.hide_cqe, v[0], v[1], 0, v[2]);
-	return count;
-}
-
-/*
- * status: "QID OPCODE STATUS COUNT"; STATUS is the completion's status
- * field without the phase tag: SC, SCT, CRD, More and DNR, 15 bits.  A
- * zero status would complete a command that never ran as successful.
- */
-static ssize_t cnvme_inject_status_write(struct file *file,
-					 const char __user *ubuf,
-					 size_t count, loff_t *ppos)
-{
-	struct cnvme_inject *inj = file->private_data;
-	long long v[CNVME_INJECT_MAX_FIELDS];
-	int n = cnvme_inject_parse(ubuf, count, v, 4, NULL, 0);
-
-	if (n < 0)
-		return n;
-	if (n != 4 || !cnvme_inject_qid_ok(v[0]) ||
-	    !cnvme_inject_opcode_ok(v[1]) || v[2] <= 0 || v[2] > 0x7fff ||
-	    !cnvme_inject_count_ok(v[3]))
-		return -EINVAL;
-	cnvme_inject_arm(inj, &inj->r.status, v[0], v[1], v[2], v[3]);
-	return count;
-}
-
-/* fail_enable, fail_disable: "COUNT" */
-static ssize_t cnvme_inject_ready_write(struct cnvme_inject *inj,
-					struct cnvme_inject_rule *r,
-					const char __user *ubuf, size_t count)
-{
-	long long v[CNVME_INJECT_MAX_FIELDS];
-	int n = cnvme_inject_parse(ubuf, count, v, 1, NULL, 0);
-
-	if (n < 0)
-		return n;
-	if (n != 1 || !cnvme_inject_count_ok(v[0]))
-		return -EINVAL;
-	cnvme_inject_arm(inj, r, -1, -1, 0, v[0]);
-	return count;
-}
-
-static ssize_t cnvme_inject_fail_enable_write(struct file *file,
-					      const char __user *ubuf,
-					      size_t count, loff_t *ppos)
-{
-	struct cnvme_inject *inj = file->private_data;
-
-	return cnvme_inject_ready_write(inj, &inj->r.fail_enable, ubuf, count);
-}
-
-static ssize_t cnvme_inject_fail_disable_write(struct file *file,
-					       const char __user *ubuf,
-					       size_t count, loff_t *ppos)
-{
-	struct cnvme_inject *inj = file->private_data;
-
-	return cnvme_inject_ready_write(inj, &inj->r.fail_disable, ubuf, count);
 }
 
 /* fail_alloc: "SITE COUNT" */
@@ -500,7 +486,7 @@ static void cnvme_inject_show_rule(struct seq_file *m, const char *name,
 static int cnvme_inject_hits_show(struct seq_file *m, void *unused)
 {
 	struct cnvme_inject *inj = m->private;
-	typeof(inj->r) snap;
+	struct cnvme_inject_rules snap;
 	char name[32];
 	int i;
 
@@ -508,16 +494,14 @@ static int cnvme_inject_hits_show(struct seq_file *m, void *unused)
 	snap = inj->r;
 	spin_unlock_irq(&inj->lock);
 
-	cnvme_inject_show_rule(m, "lost_irq", &snap.lost_irq);
-	cnvme_inject_show_rule(m, "hide_cqe", &snap.hide_cqe);
-	cnvme_inject_show_rule(m, "status", &snap.status);
-	cnvme_inject_show_rule(m, "fail_enable", &snap.fail_enable);
-	cnvme_inject_show_rule(m, "fail_disable", &snap.fail_disable);
+	for (i = 0; i < ARRAY_SIZE(cnvme_inject_files); i++)
+		cnvme_inject_show_rule(m, cnvme_inject_files[i].name,
+				       cnvme_inject_rule(&snap,
+							 &cnvme_inject_files[i]));
 	for (i = 0; i < CNVME_FA_NR; i++) {
 		snprintf(name, sizeof(name), "fail_alloc:%s", cnvme_fa_names[i]);
 		cnvme_inject_show_rule(m, name, &snap.fail_alloc[i]);
 	}
-	cnvme_inject_show_rule(m, "stray", &snap.stray);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(cnvme_inject_hits);
@@ -529,18 +513,14 @@ static const struct file_operations cnvme_inject_##_name##_fops = {	\
 	.write	= cnvme_inject_##_name##_write,				\
 }
 
-CNVME_INJECT_FOPS(lost_irq);
-CNVME_INJECT_FOPS(hide_cqe);
-CNVME_INJECT_FOPS(status);
-CNVME_INJECT_FOPS(fail_enable);
-CNVME_INJECT_FOPS(fail_disable);
+CNVME_INJECT_FOPS(rule);
 CNVME_INJECT_FOPS(fail_alloc);
-CNVME_INJECT_FOPS(stray);
 
 static struct cnvme_inject *cnvme_inject_create(const char *name)
 {
 	struct cnvme_inject *inj;
 	struct dentry *d;
+	int i;
 
 	inj = kzalloc(sizeof(*inj), GFP_KERNEL);
 	if (!inj)
@@ -549,16 +529,14 @@ static struct cnvme_inject *cnvme_inject_create(const char *name)
 	spin_lock_init(&inj->lock);
 	inj->dir = debugfs_create_dir(name, cnvme_inject_root);
 	d = debugfs_create_dir("inject", inj->dir);
-	debugfs_create_file("lost_irq", 0200, d, inj, &cnvme_inject_lost_irq_fops);
-	debugfs_create_file("hide_cqe", 0200, d, inj, &cnvme_inject_hide_cqe_fops);
-	debugfs_create_file("status", 0200, d, inj, &cnvme_inject_status_fops);
-	debugfs_create_file("fail_enable", 0200, d, inj,
-			    &cnvme_inject_fail_enable_fops);
-	debugfs_create_file("fail_disable", 0200, d, inj,
-			    &cnvme_inject_fail_disable_fops);
+	for (i = 0; i < ARRAY_SIZE(cnvme_inject_files); i++) {
+		inj->handles[i].inj = inj;
+		inj->handles[i].file = &cnvme_inject_files[i];
+		debugfs_create_file(cnvme_inject_files[i].name, 0200, d,
+				    &inj->handles[i], &cnvme_inject_rule_fops);
+	}
 	debugfs_create_file("fail_alloc", 0200, d, inj,
 			    &cnvme_inject_fail_alloc_fops);
-	debugfs_create_file("stray", 0200, d, inj, &cnvme_inject_stray_fops);
 	debugfs_create_file("hits", 0400, d, inj, &cnvme_inject_hits_fops);
 	list_add_tail(&inj->entry, &cnvme_inject_list);
 	return inj;
