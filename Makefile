@@ -5,8 +5,13 @@
 #   make            build drivers/block/cnvme/cnvme.ko
 #   make lint       W=1 -Werror, sparse, checkpatch, kernel-doc, Kconfig
 #   make run        boot a guest, load cnvme, show it working
-#   make check      every suite on every device profile
-#                   (DRIVER=stock, SUITES=, PROFILES= narrow it down)
+#   make check      the host tests (tests/host/), then every suite on every
+#                   device profile (DRIVER=stock, SUITES=, PROFILES= narrow
+#                   it down; HOST_TESTS=0 skips the host tests)
+#   make deb        build/deb/cnvme-dkms_<version>_all.deb (DKMS package)
+#   make dkms-install  install the module with DKMS for every 6.12 kernel
+#                   whose headers are installed (no package)
+#   make dkms-remove   undo make dkms-install
 #   make bench      stock nvme vs cnvme vs null_blk: IOPS and instructions
 #                   per I/O (Documentation/benchmarks.md; ~15-20 min)
 #   make clean      remove every build product
@@ -19,7 +24,8 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 DRIVER ?= cnvme
 export KDIR DRIVER
 
-.PHONY: all modules lint run check bench clean distclean help host-setup guest-image lab-deps
+.PHONY: all modules lint run check bench clean distclean help host-setup guest-image lab-deps \
+	deb dkms-install dkms-remove
 
 all: modules
 
@@ -51,6 +57,16 @@ run: lab-deps
 
 check: lab-deps
 	tests/check.sh
+
+# DKMS and the Debian package (README.md "Installing").
+deb:
+	scripts/deb.sh
+
+dkms-install:
+	scripts/dkms.sh install
+
+dkms-remove:
+	scripts/dkms.sh remove
 
 # scripts/bench.sh prepares everything it needs itself (host packages, guest,
 # cnvme.ko, the TCG plugin); ROUNDS=, RUNTIME=, REPS=, BENCH_BOOTS= adjust
