@@ -17,9 +17,11 @@
 #   make clean      remove every build product
 #   make distclean  also remove build/ (cached guest kernel and image)
 
-# The running kernel's build tree when it exists, else Debian's 6.12 headers.
+# The running kernel's build tree when it exists, else Debian's installed
+# 6.12 headers, else those scripts/host-setup.sh unpacked into build/headers/.
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
-		    $(lastword $(sort $(wildcard /lib/modules/6.12.*-amd64/build))))
+		    $(lastword $(sort $(wildcard /lib/modules/6.12.*-amd64/build))) \
+		    $(lastword $(sort $(wildcard $(CURDIR)/build/headers/6.12.*/root/usr/src/linux-headers-6.12.*-amd64))))
 
 DRIVER ?= cnvme
 export KDIR DRIVER
@@ -52,8 +54,10 @@ guest-image: host-setup
 lab-deps: guest-image
 	@if [ "$(DRIVER)" = cnvme ]; then $(if $(KDIR),,env -u KDIR) $(MAKE) modules; fi
 
-run: lab-deps
-	V=1 scripts/lab.sh demo default
+# One progress line per step and a short report (scripts/run.sh); V=1
+# shows every tool's output and the guest console.
+run:
+	@scripts/run.sh
 
 check: lab-deps
 	tests/check.sh

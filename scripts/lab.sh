@@ -130,7 +130,7 @@ if [[ $DRIVER == cnvme ]]; then
 	fi
 	vermagic=$(modinfo -F vermagic "$MODULE" 2>/dev/null) || vermagic=
 	[[ ${vermagic%% *} == "$KVER" ]] ||
-		setup_error "cnvme.ko was built for '${vermagic%% *}', the guest runs $KVER: make clean all KDIR=/usr/src/linux-headers-$KVER"
+		setup_error "cnvme.ko was built for '${vermagic%% *}', the guest runs $KVER: make clean all KDIR=$(lab_headers_dir "$KVER")"
 fi
 
 # Timeout: environment, else the suite's own line, else 900 s.
@@ -377,6 +377,8 @@ WPID=
 for f in result.ktap points exit log-allowed; do
 	[[ -f $SHARE/results/$f ]] && cp "$SHARE/results/$f" "$OUT/$f"
 done
+# A suite's report for its caller (the demo suite's for make run).
+[[ -d $SHARE/results/report ]] && cp -r "$SHARE/results/report" "$OUT/report"
 # What the device saw, when a suite turned QEMU's trace events on.
 if [[ -s $SHARE/qemu-trace.log ]]; then cp "$SHARE/qemu-trace.log" "$OUT/"; else rm -f "$OUT/qemu-trace.log"; fi
 
