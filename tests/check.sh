@@ -62,7 +62,7 @@ elif ((total == 0)); then
 	exit 1
 fi
 
-echo "check: $total boot(s)${host_tests:+ after the host tests (one more boot)}, driver $DRIVER"
+echo "check: ${host_tests:+host tests (one boot), then }$total boot(s), driver $DRIVER"
 passed=0
 failed=0
 bad_boots=0
