@@ -100,7 +100,7 @@ leftovers() {
 nothing_left() {
 	local left
 	left=$(leftovers)
-	[[ -z $left ]] || fail "$left"
+	[[ -z $left ]] || fail "$left" || return 1
 	echo "no cnvme file under /usr/src, /var/lib/dkms, /lib/modules/*/updates/dkms; no dkms entry"
 }
 
@@ -135,7 +135,7 @@ headers_present() {
 
 build_deb() {
 	DEB=$(DEB_LINTIAN=0 "$ROOT/scripts/deb.sh") || return 1
-	[[ -f $DEB ]] || fail "make deb printed '$DEB', no such file"
+	[[ -f $DEB ]] || fail "make deb printed '$DEB', no such file" || return 1
 	echo "built $DEB"
 }
 
@@ -143,7 +143,7 @@ lintian_clean() {
 	local tags
 	tags=$(lintian --allow-root --pedantic --display-info --info "$ROOT"/build/deb/cnvme_*.changes 2>&1) ||
 		true
-	[[ -z $tags ]] || fail "$tags"
+	[[ -z $tags ]] || fail "$tags" || return 1
 	echo "lintian: no tag"
 }
 
