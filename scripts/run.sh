@@ -83,10 +83,16 @@ module() {
 }
 
 boot() {
-	local status
+	local status secs t0=$SECONDS
 	V=$V "$LAB_ROOT/scripts/lab.sh" demo default || true
 	status=$(sed -n 's/^status=\([a-z]*\).*/\1/p' "$RESULT/summary" 2>/dev/null)
-	echo "${status:-error}" >&3
+	secs=$(sed -n 's/.* seconds=\([0-9]*\).*/\1/p' "$RESULT/summary" 2>/dev/null)
+	# lab.sh's own time starts when the lab lock is ours.
+	if [[ -n $secs ]] && ((SECONDS - t0 - secs > 10)); then
+		echo "${status:-error} (boot $secs s, after waiting for other lab boots)" >&3
+	else
+		echo "${status:-error}" >&3
+	fi
 	[[ $status == ok ]]
 }
 
