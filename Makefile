@@ -80,7 +80,7 @@ bench:
 
 clean:
 	@if [ -n "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
-	rm -rf build/obj build/run out
+	rm -rf build/obj build/run build/deb build/host out
 	find . -path ./build -prune -o \( -name '*.o' -o -name '*.ko' -o -name '*.mod' \
 		-o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.order' -o -name '*.symvers' \) \
 		-print0 | xargs -0 rm -f
