@@ -141,7 +141,7 @@ build_deb() {
 
 lintian_clean() {
 	local tags
-	tags=$(lintian --allow-root --pedantic --display-info --info "$ROOT"/build/deb/cnvme_*.changes 2>&1) ||
+	tags=$(lintian --allow-root --pedantic --display-info "$ROOT"/build/deb/cnvme_*.changes 2>&1) ||
 		true
 	[[ -z $tags ]] || fail "$tags" || return 1
 	echo "lintian: no tag"
