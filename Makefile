@@ -5,21 +5,29 @@
 #   make            build drivers/block/cnvme/cnvme.ko
 #   make lint       W=1 -Werror, sparse, checkpatch, kernel-doc, Kconfig
 #   make run        boot a guest, load cnvme, show it working
-#   make check      every suite on every device profile
-#                   (DRIVER=stock, SUITES=, PROFILES= narrow it down)
+#   make check      the host tests (tests/host/), then every suite on every
+#                   device profile (DRIVER=stock, SUITES=, PROFILES= narrow
+#                   it down; HOST_TESTS=0 skips the host tests)
+#   make deb        build/deb/cnvme-dkms_<version>_all.deb (DKMS package)
+#   make dkms-install  install the module with DKMS for every 6.12 kernel
+#                   whose headers are installed (no package)
+#   make dkms-remove   undo make dkms-install
 #   make bench      stock nvme vs cnvme vs null_blk: IOPS and instructions
 #                   per I/O (Documentation/benchmarks.md; ~15-20 min)
 #   make clean      remove every build product
 #   make distclean  also remove build/ (cached guest kernel and image)
 
-# The running kernel's build tree when it exists, else Debian's 6.12 headers.
+# The running kernel's build tree when it exists, else Debian's installed
+# 6.12 headers, else those scripts/host-setup.sh unpacked into build/headers/.
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
-		    $(lastword $(sort $(wildcard /lib/modules/6.12.*-amd64/build))))
+		    $(lastword $(sort $(wildcard /lib/modules/6.12.*-amd64/build))) \
+		    $(lastword $(sort $(wildcard $(CURDIR)/build/headers/6.12.*/root/usr/src/linux-headers-6.12.*-amd64))))
 
 DRIVER ?= cnvme
 export KDIR DRIVER
 
-.PHONY: all modules lint run check bench clean distclean help host-setup guest-image lab-deps
+.PHONY: all modules lint run check bench clean distclean help host-setup guest-image lab-deps \
+	deb dkms-install dkms-remove
 
 all: modules
 
@@ -46,11 +54,23 @@ guest-image: host-setup
 lab-deps: guest-image
 	@if [ "$(DRIVER)" = cnvme ]; then $(if $(KDIR),,env -u KDIR) $(MAKE) modules; fi
 
-run: lab-deps
-	V=1 scripts/lab.sh demo default
+# One progress line per step and a short report (scripts/run.sh); V=1
+# shows every tool's output and the guest console.
+run:
+	@scripts/run.sh
 
 check: lab-deps
 	tests/check.sh
+
+# DKMS and the Debian package (README.md "Installing").
+deb:
+	scripts/deb.sh
+
+dkms-install:
+	scripts/dkms.sh install
+
+dkms-remove:
+	scripts/dkms.sh remove
 
 # scripts/bench.sh prepares everything it needs itself (host packages, guest,
 # cnvme.ko, the TCG plugin); ROUNDS=, RUNTIME=, REPS=, BENCH_BOOTS= adjust
@@ -60,7 +80,7 @@ bench:
 
 clean:
 	@if [ -n "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
-	rm -rf build/obj build/run out
+	rm -rf build/obj build/run build/deb build/host out
 	find . -path ./build -prune -o \( -name '*.o' -o -name '*.ko' -o -name '*.mod' \
 		-o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.order' -o -name '*.symvers' \) \
 		-print0 | xargs -0 rm -f

@@ -19,10 +19,20 @@ LAB_APT_UPDATED=
 lab_installed() {
 	[[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
 }
+# apt's and dpkg's own lines go to build/logs/apt.log, shown on failure.
+LAB_APT_LOG=$LAB_BUILD/logs/apt.log
+lab_apt() { # APT-GET-ARGS...
+	mkdir -p "${LAB_APT_LOG%/*}"
+	echo "+ apt-get $*" >>"$LAB_APT_LOG"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get "$@" >>"$LAB_APT_LOG" 2>&1 </dev/null; then
+		tail -n 20 "$LAB_APT_LOG" >&2
+		die "apt-get $1 failed; whole log: $LAB_APT_LOG"
+	fi
+}
 lab_apt_update() {
 	[[ -n $LAB_APT_UPDATED ]] && return 0
 	log "apt-get update"
-	apt-get update -qq >&2
+	lab_apt update -q
 	LAB_APT_UPDATED=1
 }
 lab_install() {
@@ -36,17 +46,24 @@ lab_install() {
 		return 0
 	fi
 	lab_apt_update
-	log "installing: ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+	log "installing: ${missing[*]} (log: ${LAB_APT_LOG#"$LAB_ROOT"/})"
+	lab_apt install -y -q --no-install-recommends "${missing[@]}"
 }
 
 # The kernel version the lab boots: whatever linux-headers-6.12-amd64
-# currently depends on, so an archive update moves the lab with it.
+# depends on, installed (then its headers are the host's) or else in the
+# archive (host-setup.sh unpacks those headers into build/headers/), so an
+# archive update moves the lab with it.
 lab_kver() {
 	local dep
-	dep=$(dpkg-query -W -f='${Depends}' linux-headers-6.12-amd64 2>/dev/null) ||
-		return 1
+	dep=$(dpkg-query -W -f='${db:Status-Status} ${Depends}' linux-headers-6.12-amd64 2>/dev/null) ||
+		dep=
+	if [[ $dep == installed\ * ]]; then
+		dep=${dep#installed }
+	else
+		dep=$(apt-cache depends linux-headers-6.12-amd64 2>/dev/null |
+			sed -n 's/^ *Depends: //p' | head -n 1)
+	fi
 	dep=${dep%%[ ,]*}
 	[[ $dep == linux-headers-* ]] || return 1
 	printf '%s\n' "${dep#linux-headers-}"
@@ -54,6 +71,16 @@ lab_kver() {
 
 # Where host-setup.sh unpacks the Debian kernel image for $1.
 lab_kernel_dir() { printf '%s/kernel/%s\n' "$LAB_BUILD" "$1"; }
+
+# The kernel build tree for $1: the installed headers' when there are
+# some, else those host-setup.sh unpacked into build/headers/$1/.
+lab_headers_dir() {
+	if [[ -f /usr/src/linux-headers-$1/Makefile ]]; then
+		printf '/usr/src/linux-headers-%s\n' "$1"
+	else
+		printf '%s/headers/%s/root/usr/src/linux-headers-%s\n' "$LAB_BUILD" "$1" "$1"
+	fi
+}
 
 # Files whose content defines the guest image, besides KVER.
 lab_guest_recipe_files() {

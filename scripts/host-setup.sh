@@ -4,6 +4,13 @@
 # Install what the lab needs on the host and unpack the Debian kernel that
 # the guests boot into build/kernel/$KVER.  Idempotent: a second run only
 # checks and prints what it found.
+#
+# It installs no kernel on the host.  Debian's linux-headers-$KVER depends
+# on linux-image-$KVER (a real dependency, not a recommendation), so the
+# headers cnvme is built against are unpacked too, into
+# build/headers/$KVER/, unless the host has them installed already (then
+# those are used: DKMS needs them).  HOST_HEADERS=unpack unpacks them
+# even then.
 
 set -euo pipefail
 
@@ -11,10 +18,10 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 PACKAGES=(
-	qemu-system-x86 qemu-utils linux-headers-6.12-amd64 linux-source-6.12
+	qemu-system-x86 qemu-utils linux-source-6.12
 	sparse fio nvme-cli e2fsprogs xfsprogs debootstrap busybox-static kmod
 	cpio xz-utils socat python3 gawk bc flex bison libelf-dev libssl-dev
-	dwarves
+	dwarves gcc-12 make
 )
 
 export DEBIAN_FRONTEND=noninteractive
@@ -23,9 +30,47 @@ export DEBIAN_FRONTEND=noninteractive
 
 lab_install "${PACKAGES[@]}"
 
-KVER=$(lab_kver) || die "cannot derive the kernel version from linux-headers-6.12-amd64"
+KVER=$(lab_kver) || {
+	lab_apt_update
+	KVER=$(lab_kver)
+} || die "cannot derive the kernel version from linux-headers-6.12-amd64"
 KDIR=$(lab_kernel_dir "$KVER")
-[[ -d /usr/src/linux-headers-$KVER ]] || die "headers for $KVER missing"
+HDIR=$LAB_BUILD/headers/$KVER
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnvme-kernel.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+# fetch PACKAGE...: download the .debs into $tmp without installing them.
+fetch() {
+	(cd "$tmp" && apt-get download -qq "$@") >/dev/null 2>&1 && return 0
+	lab_apt_update
+	(cd "$tmp" && apt-get download -qq "$@") >/dev/null 2>&1 ||
+		die "apt-get download $* failed"
+}
+
+if [[ -f /usr/src/linux-headers-$KVER/Makefile && ${HOST_HEADERS:-} != unpack ]]; then
+	log "headers $KVER: installed on the host"
+elif [[ -f $HDIR/.ready ]]; then
+	log "headers $KVER: ready in ${HDIR#"$LAB_ROOT"/}"
+else
+	# The headers, their -common part and kbuild, as linux-headers-$KVER
+	# names them.
+	mapfile -t hpkgs < <(apt-cache depends "linux-headers-$KVER" 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-headers-.*-common\|linux-kbuild-.*\)$/\1/p')
+	((${#hpkgs[@]} == 2)) || die "cannot find the -common and kbuild packages of linux-headers-$KVER"
+	fetch "linux-headers-$KVER" "${hpkgs[@]}"
+	rm -rf "$HDIR"
+	mkdir -p "$HDIR/root"
+	for deb in "$tmp"/linux-headers-*.deb "$tmp"/linux-kbuild-*.deb; do
+		dpkg-deb -x "$deb" "$HDIR/root"
+	done
+	rm -f "$tmp"/*.deb
+	# The only absolute path: the flavour's Makefile includes the common one.
+	mk=$HDIR/root/usr/src/linux-headers-$KVER/Makefile
+	sed -i "s|^include /usr/src/|include $HDIR/root/usr/src/|" "$mk"
+	grep -q "^include $HDIR/" "$mk" || die "unexpected $mk"
+	touch "$HDIR/.ready"
+	log "headers $KVER: unpacked into ${HDIR#"$LAB_ROOT"/}"
+fi
 
 if [[ -f $KDIR/.ready ]]; then
 	log "guest kernel $KVER: ready in ${KDIR#"$LAB_ROOT"/}"
@@ -33,14 +78,8 @@ if [[ -f $KDIR/.ready ]]; then
 fi
 
 # Fetch the image package without installing it: the lab must not depend
-# on what happens to be in the host's /boot.
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnvme-kernel.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-fetch() { (cd "$tmp" && apt-get download -qq "linux-image-$KVER") 2>/dev/null; }
-if ! fetch; then
-	lab_apt_update
-	fetch || die "apt-get download linux-image-$KVER failed"
-fi
+# on what happens to be in the host's /boot, nor change it.
+fetch "linux-image-$KVER"
 deb=$(echo "$tmp"/linux-image-*.deb)
 log "unpacking ${deb##*/}"
 dpkg -x "$deb" "$tmp/root"

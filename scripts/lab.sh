@@ -17,6 +17,11 @@
 #                       run one at a time, whichever checkout started them;
 #                       LAB_LOCK=none lets them overlap
 #   LAB_ENV="N=v ..."   extra variables for the suite in the guest
+#   CNVME_KO=FILE       the cnvme module to test (default: this tree's
+#                       drivers/block/cnvme/cnvme.ko), e.g. one DKMS
+#                       installed: /lib/modules/$KVER/updates/dkms/cnvme.ko.xz
+#                       (.xz, .zst and .gz are decompressed for the guest)
+#   LAB_RESULTS=NAME    results under out/NAME/ instead of out/$DRIVER/
 #
 # After every boot the whole console is scanned for kernel lines that are
 # never fine (BAD_LOG of tests/guest/lib.sh: WARNING, BUG, Oops, KFENCE,
@@ -66,7 +71,7 @@ declare -F "profile_$PROFILE" >/dev/null || die "no profile '$PROFILE' (${PROFIL
 [[ $DRIVER == cnvme || $DRIVER == stock ]] || die "DRIVER must be cnvme or stock"
 [[ $(id -u) -eq 0 ]] || die "run as root"
 
-OUT=$LAB_OUT/$DRIVER/$SUITE@$PROFILE
+OUT=$LAB_OUT/${LAB_RESULTS:-$DRIVER}/$SUITE@$PROFILE
 rm -rf "$OUT"
 mkdir -p "$OUT"
 LOG=$OUT/console.log
@@ -115,12 +120,17 @@ if [[ ! -f $GUEST/.ready || ! -f $GUEST/root.img || ! -f $GUEST/initramfs.cpio.g
 	GUEST=$("$LAB_ROOT/scripts/guest-image.sh") || setup_error "guest image build failed"
 fi
 
-MODULE=$LAB_ROOT/drivers/block/cnvme/cnvme.ko
+MODULE=${CNVME_KO:-$LAB_ROOT/drivers/block/cnvme/cnvme.ko}
 if [[ $DRIVER == cnvme ]]; then
-	[[ -f $MODULE ]] || setup_error "${MODULE#"$LAB_ROOT"/} not built: run make"
+	if [[ -n ${CNVME_KO:-} ]]; then
+		[[ -f $MODULE ]] || setup_error "CNVME_KO=$MODULE: no such file"
+		log "module: $MODULE"
+	else
+		[[ -f $MODULE ]] || setup_error "${MODULE#"$LAB_ROOT"/} not built: run make"
+	fi
 	vermagic=$(modinfo -F vermagic "$MODULE" 2>/dev/null) || vermagic=
 	[[ ${vermagic%% *} == "$KVER" ]] ||
-		setup_error "cnvme.ko was built for '${vermagic%% *}', the guest runs $KVER: make clean all KDIR=/usr/src/linux-headers-$KVER"
+		setup_error "cnvme.ko was built for '${vermagic%% *}', the guest runs $KVER: make clean all KDIR=$(lab_headers_dir "$KVER")"
 fi
 
 # Timeout: environment, else the suite's own line, else 900 s.
@@ -164,7 +174,16 @@ cp "$LAB_ROOT/tests/suites/"*.sh "$LAB_ROOT/tests/suites/"*.inc "$SHARE/suites/"
 # The bench suite runs the benchmark's own smoke check and guest library.
 mkdir -p "$SHARE/bench"
 cp "$LAB_ROOT/tools/bench/smoke.sh" "$LAB_ROOT/tools/bench/guest-lib.sh" "$SHARE/bench/"
-[[ $DRIVER == cnvme ]] && cp "$MODULE" "$SHARE/cnvme.ko"
+if [[ $DRIVER == cnvme ]]; then
+	# The guest's insmod takes the module as it is: unpack a compressed one
+	# (DKMS compresses like the kernel's own modules).
+	case $MODULE in
+	*.xz) xz -dc "$MODULE" >"$SHARE/cnvme.ko" ;;
+	*.zst) zstd -qdc "$MODULE" >"$SHARE/cnvme.ko" ;;
+	*.gz) gzip -dc "$MODULE" >"$SHARE/cnvme.ko" ;;
+	*) cp "$MODULE" "$SHARE/cnvme.ko" ;;
+	esac
+fi
 # Material the image lacks, named on the suite's "# lab-extras:" line.  A
 # missing one is not fatal here: the suite's own checks fail and say so.
 for extra in $(sed -n 's/^# lab-extras: *//p' "$SUITE_FILE" | head -n 1); do
@@ -358,6 +377,11 @@ WPID=
 for f in result.ktap points exit log-allowed; do
 	[[ -f $SHARE/results/$f ]] && cp "$SHARE/results/$f" "$OUT/$f"
 done
+# A suite's report for its caller (the demo suite's for make run).
+rm -rf "$OUT/report"
+if [[ -d $SHARE/results/report && ! -L $SHARE/results/report ]]; then
+	cp -r "$SHARE/results/report" "$OUT/report"
+fi
 # What the device saw, when a suite turned QEMU's trace events on.  QEMU
 # wrote the file; a guest could have replaced it with a link.
 rm -f "$OUT/qemu-trace.log"

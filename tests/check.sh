@@ -8,6 +8,10 @@
 #   DRIVER=cnvme|stock   driver under test (default cnvme)
 #   SUITES="a b"         only these suites (spaces or commas)
 #   PROFILES="x y"       only these profiles
+#   HOST_TESTS=0         leave out the host tests (tests/host/*.sh: the
+#                        DKMS package, with one boot of its module); they
+#                        run first, for DRIVER=cnvme, when SUITES is empty
+#                        or names "host"; a run without them says why
 #
 # Prints one progress line per boot (status, time, the nudges a silent
 # guest needed, emulator flakes retried); the last line is always
@@ -37,14 +41,28 @@ while read -r suite profile drivers; do
 	runs+=("$suite $profile")
 done <"$ROOT/tests/matrix"
 
+# The host tests: selected like a suite named "host", counted like one.
+host_tests=()
+if [[ ${HOST_TESTS:-1} == 0 ]]; then
+	host_why="HOST_TESTS=0"
+elif [[ $DRIVER != cnvme ]]; then
+	host_why="they test cnvme's packaging, DRIVER=$DRIVER"
+elif ! in_list host "${SUITES:-}"; then
+	host_why="SUITES='${SUITES:-}' does not name host"
+else
+	host_tests=("$ROOT"/tests/host/*.sh)
+fi
+
 total=${#runs[@]}
-if ((total == 0)); then
+if ((total == 0 && ${#host_tests[@]} > 0)); then
+	: # only the host tests
+elif ((total == 0)); then
 	echo "check: nothing in tests/matrix matches DRIVER=$DRIVER SUITES='${SUITES:-}' PROFILES='${PROFILES:-}'" >&2
 	echo "0 passed, 1 failed"
 	exit 1
 fi
 
-echo "check: $total boot(s), driver $DRIVER"
+echo "check: ${host_tests:+host tests (one boot), then }$total boot(s), driver $DRIVER"
 passed=0
 failed=0
 bad_boots=0
@@ -52,6 +70,36 @@ nudges=0
 flakes=0
 flaky_boots=()
 recap=()
+
+# Host tests print KTAP-like lines and end with "N passed, N failed";
+# their tool output is in log files they name.
+bad_host=0
+((${#host_tests[@]} > 0)) || echo "check: host tests left out: $host_why"
+for t in "${host_tests[@]}"; do
+	name=${t##*/}
+	name=${name%.sh}
+	printf 'host: %s ... ' "$name"
+	t0=$SECONDS
+	rc=0
+	out=$("$t" 2>&1) || rc=$?
+	p=0 f=1
+	last=$(printf '%s\n' "$out" | tail -n 1)
+	if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+		((rc == 0 || f > 0)) || f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if ((rc == 0 && f == 0)); then
+		printf 'ok %d s, %d passed\n' "$((SECONDS - t0))" "$p"
+	else
+		bad_host=$((bad_host + 1))
+		printf 'fail %d s, %d passed, %d failed\n' "$((SECONDS - t0))" "$p" "$f"
+		printf '%s\n' "$out" | grep -E '^(not ok|# )' | sed 's/^/    /'
+		recap+=("host $name: fail" "$(printf '%s\n' "$out" | grep '^not ok' | sed 's/^/    /')")
+	fi
+done
+
 i=0
 for run in "${runs[@]}"; do
 	read -r suite profile <<<"$run"
@@ -83,10 +131,11 @@ for run in "${runs[@]}"; do
 	fi
 done
 
-if ((bad_boots > 0)); then
-	echo "check: $bad_boots of $total boot(s) failed; logs under out/$DRIVER/"
+if ((bad_boots + bad_host > 0)); then
+	((bad_host == 0)) || echo "check: $bad_host host test(s) failed; logs under build/host/"
+	((bad_boots == 0)) || echo "check: $bad_boots of $total boot(s) failed; logs under out/$DRIVER/"
 	printf '%s\n' "${recap[@]}"
 fi
 echo "check: $nudges nudges in $total boots, $flakes emulator flake(s)${flaky_boots[*]:+ (${flaky_boots[*]})}"
 echo "$passed passed, $failed failed"
-((bad_boots == 0 && failed == 0))
+((bad_boots == 0 && bad_host == 0 && failed == 0))

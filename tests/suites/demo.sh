@@ -4,6 +4,8 @@
 #
 # demo (make run): load the driver, show what it found, put ext4 on the
 # first disk, write and read back a file, run fio for 10 seconds, unload.
+# What make run's closing report needs goes to results/report/ (nvme
+# list, the round trip's line, fio's JSON); lab.sh copies it to out/.
 
 # The helpers below run through check "$@", which shellcheck cannot see.
 # shellcheck disable=SC2317
@@ -30,19 +32,31 @@ file_roundtrip() {
 	echo "wrote $want"
 	echo "read  $got"
 	[[ $want == "$got" ]] || fail "the file changed on disk"
+	echo "ext4 on /dev/$1: 16 MiB file written, remounted, read back, sha256 equal" \
+		>"$REPORT/roundtrip.txt"
 }
 
 fio_10s() {
 	[[ -b /dev/$1 ]] || fail "no block device /dev/$1" || return 1
 	fio --name=demo --filename="/dev/$1" --direct=1 --ioengine=io_uring \
 		--rw=randrw --bs=4k --iodepth=16 --numjobs=2 --group_reporting \
-		--size=256m --time_based --runtime=10 --eta=never
+		--size=256m --time_based --runtime=10 --eta=never \
+		--output-format=normal,json --output="$REPORT/fio.out" || return 1
+	# fio writes the JSON object ("{" to "}" at the start of lines) and
+	# the normal text: the text for this log, the JSON for the host.
+	awk -v json="$REPORT/fio.json" '/^\{/ { in_json = 1 }
+		in_json { print > json; if (/^\}/) in_json = 0; next } { print }' \
+		"$REPORT/fio.out"
+	rm -f "$REPORT/fio.out"
 }
 
+REPORT=$RESULTS/report
+mkdir -p "$REPORT"
 ktap_begin
 check load_driver drv_load
 check_disks demo
 show nvme list
+nvme list >"$REPORT/nvme-list.txt" 2>&1 || true
 show lsblk -o NAME,SIZE,LOG-SEC,PHY-SEC,MODEL,SERIAL
 check ext4_file_roundtrip file_roundtrip "${DISK[0]:-}"
 check fio_10_seconds fio_10s "${DISK[0]:-}"

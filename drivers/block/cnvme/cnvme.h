@@ -24,6 +24,13 @@
 #include <linux/workqueue.h>
 
 #define CNVME_NAME		"cnvme"
+/*
+ * The release, also the DKMS and Debian package version: make deb refuses
+ * a debian/changelog that says otherwise.  MODULE_VERSION() also makes
+ * modpost record a srcversion, which tells a DKMS build of these sources
+ * from one of other sources.
+ */
+#define CNVME_VERSION		"0.1.0"
 
 struct cnvme_inject;
 struct dentry;

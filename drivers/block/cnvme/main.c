@@ -675,3 +675,4 @@ module_exit(cnvme_exit);
 
 MODULE_DESCRIPTION("cnvme: self-contained NVM Express PCIe block driver");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(CNVME_VERSION);
