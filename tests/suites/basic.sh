@@ -12,9 +12,10 @@
 # (write back, and fsync then sends a flush; write through again, cnvme
 # only, as stock reports write back throughout), also across a controller
 # reset.  On mdts0 (no transfer limit) the driver is loaded again with
-# sgl_threshold=0 and QEMU's trace shows 4 MiB writes and reads reaching
-# the device as single commands mapped by a PRP list of 1024 entries (three
-# chained list pages; tests/suites/device.inc, both drivers).  Flushes are counted as the block layer issues them to the
+# sgl_threshold=0, max_sectors_kb is raised to 4096, and QEMU's trace
+# shows 4 MiB writes and reads reaching the device as single commands
+# mapped by PRPs (1024 entries, the list chained across pages;
+# tests/suites/device.inc, both drivers).  Flushes are counted as the block layer issues them to the
 # driver (block_rq_issue), which sends each to the device: QEMU 7.2's
 # "info blockstats" does not count NVMe flushes (flush_operations stays 0
 # for the drive, checked), so the device's own counter cannot be used.

@@ -288,6 +288,8 @@ sqs_in_host() {
 
 ktap_begin
 
+# The device's trace of queue creation, for reading Write Zeroes back.
+check trace_sq_creation sq_trace_begin
 check load_driver drv_load
 check_disks probe
 P=${DISK[0]:-}
