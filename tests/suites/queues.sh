@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# lab-timeout: 300
+# lab-timeout: 200
 #
 # queues: the queue maps of poll_queues and write_queues.  With one poll
 # queue and one write queue the disk has default (write), read and poll
