@@ -11,7 +11,11 @@
 # write cache on and off again with Set Features: the disk must follow
 # (write back, and fsync then sends a flush; write through again, cnvme
 # only, as stock reports write back throughout), also across a controller
-# reset.  Flushes are counted as the block layer issues them to the
+# reset.  On mdts0 (no transfer limit) the driver is loaded again with
+# sgl_threshold=0, max_sectors_kb is raised to 4096, and QEMU's trace
+# shows 4 MiB writes and reads reaching the device as single commands
+# mapped by PRPs (1024 entries, the list chained across pages;
+# tests/suites/device.inc, both drivers).  Flushes are counted as the block layer issues them to the
 # driver (block_rq_issue), which sends each to the device: QEMU 7.2's
 # "info blockstats" does not count NVMe flushes (flush_operations stays 0
 # for the drive, checked), so the device's own counter cannot be used.
@@ -21,6 +25,8 @@
 set -euo pipefail
 # shellcheck source=tests/guest/lib.sh
 . "$LAB/guest/lib.sh"
+# shellcheck source=tests/suites/device.inc
+. "$LAB/suites/device.inc"
 
 MNT=/mnt
 
@@ -166,6 +172,17 @@ P=${DISK[0]:-}
 check reload_ext4_same_data ext4_verify "$P"
 check reload_ext4_fsck_clean e2fsck -fn "/dev/$P"
 check reload_raw_same_data raw_verify "$P" "$RAW_AT" 4 /tmp/raw.sha
+
+if [[ $PROFILE == mdts0 ]]; then
+	prp_reload() {
+		drv_unload || return 1
+		drv_load sgl_threshold=0 || return 1
+		wait_disks 30 || return 1
+		P=${DISK[0]:-}
+	}
+	check reload_sgl_threshold_0 prp_reload
+	check one_4m_command_prp_list prp_chain "$P" "$LBS"
+fi
 
 check kernel_log_clean dmesg_clean
 ktap_end

@@ -6,7 +6,13 @@
 # Management, several ranges per request), Write Zeroes, flush and FUA
 # exactly when the controller has a volatile write cache -- seen from the
 # block layer and by reading the data back; ext4 with online discard and
-# fstrim; xfs mkfs/mount/repair.  Then the two ways of describing data:
+# fstrim; xfs mkfs/mount/repair.  Discard (BLKDISCARD) and the three ways
+# to zero (BLKZEROOUT, fallocate --punch-hole, fallocate --zero-range) at
+# one-LBA precision: a range starting and ending at odd LBAs reads back
+# zeroes, the blocks just before and after keep their data, and QEMU's
+# trace shows that the device received exactly that range (slba, nlb), as
+# Dataset Management or Write Zeroes; never-written blocks read zeroes
+# (tests/suites/device.inc; both drivers).  Then the two ways of describing data:
 # the same fio verify jobs with sgl_threshold=0 (PRPs only) and
 # sgl_threshold=1 (SGLs only), and, on the cmb profile, with the I/O
 # submission queues in the controller memory buffer and without
@@ -20,6 +26,8 @@
 set -euo pipefail
 # shellcheck source=tests/guest/lib.sh
 . "$LAB/guest/lib.sh"
+# shellcheck source=tests/suites/device.inc
+. "$LAB/suites/device.inc"
 
 MNT=/mnt
 
@@ -280,19 +288,29 @@ sqs_in_host() {
 
 ktap_begin
 
+# The device's trace of queue creation, for reading Write Zeroes back.
+check trace_sq_creation sq_trace_begin
 check load_driver drv_load
 check_disks probe
 P=${DISK[0]:-}
 CACHE=$(expect_field 0 4)
 
 check discard_limits limits "$P"
+LBS=$(expect_field 0 3)
+# Before anything else writes: the region at 600 MiB was never written.
+check never_written_reads_zeroes never_written "$P" "$LBS" $(((600 << 20) / LBS))
+check dlfeat_deallocated_reads_zeroes dlfeat_reads_zeroes "$P"
+EDGE_MIB=40
+for op in discard zeroout punch zerorange; do
+	check "${op}_exact_lba_range" edge_case "$P" "$LBS" "$op" $(((EDGE_MIB << 20) / LBS))
+	EDGE_MIB=$((EDGE_MIB + 1))
+done
 check discard_ranges_read_zeroes discard_ranges "$P"
 check write_zeroes_read_zeroes write_zeroes "$P"
 check flush_fua_match_write_cache flush_and_fua "$P" "$CACHE"
 check ext4_online_discard_fstrim ext4_discard "$P"
 check xfs_multirange_discard xfs_discard "$P"
 
-LBS=$(expect_field 0 3)
 # cnvme_only NAME COMMAND...: a point that reads cnvme's debugfs.
 cnvme_only() {
 	if [[ $DRIVER == cnvme ]]; then

@@ -7,12 +7,24 @@
 # hardware contexts; polled I/O (io_uring --hipri) verifies and is served
 # by the poll context without a single interrupt; non-polled writes go to
 # the default map and reads to the read map.
+#
+# Then the default load (tests/suites/device.inc; both drivers): one
+# hardware queue per CPU, each CPU mapped once; QEMU's trace shows one
+# Doorbell Buffer Config during the load and the device reading the I/O
+# queues' shadow doorbells; every tag of every queue in use (one fio job
+# per CPU at iodepth nr_tags, the drive throttled until the block layer
+# shows every tag busy and the device holds nr_tags commands of each
+# queue), with the data verified; and io_queue_depth=2: one tag per queue,
+# the device never holds two commands of a queue, and fio at iodepth 32
+# verifies while requests wait for the tag.
 
 # The helpers below run through check "$@", which shellcheck cannot see.
 # shellcheck disable=SC2317
 set -euo pipefail
 # shellcheck source=tests/guest/lib.sh
 . "$LAB/guest/lib.sh"
+# shellcheck source=tests/suites/device.inc
+. "$LAB/suites/device.inc"
 
 DBG=/sys/kernel/debug/block
 
@@ -103,5 +115,24 @@ check polled_io_no_interrupts polled_io "$P"
 check reads_and_writes_use_their_maps read_write_maps "$P"
 check unload_driver drv_unload
 check unload_removes_nodes no_nodes_left
+
+# The default load, traced by the device from its first command.
+reload() {
+	drv_unload || return 1
+	drv_load "$@" || return 1
+	wait_disks 30 || return 1
+	P=${DISK[0]:-}
+	echo "loaded with: ${*:-defaults}; disk $P"
+}
+check trace_doorbell_buffer dbbuf_trace_begin
+check load_default drv_load
+check_disks default
+P=${DISK[0]:-}
+check one_queue_per_cpu queue_per_cpu "$P"
+check shadow_doorbells_used dbbuf_used "$P"
+check every_tag_in_use_verify full_depth "$P"
+check reload_io_queue_depth_2 reload io_queue_depth=2
+check depth_2_verify tiny_queues "$P"
+check unload_driver_again drv_unload
 check kernel_log_clean dmesg_clean
 ktap_end
