@@ -28,7 +28,9 @@
 #   error      the patch did not apply, the module did not build, the lab
 #              could not boot (set-up error, an emulator flake twice):
 #              not a kill
-# Prints a table (mutant, suite, result, seconds) and keeps each mutant's
+# Prints a table (mutant, suite, result with the first failed test point
+# or what ended the boot, seconds of the boot, seconds in all with the
+# build and the wait for the lab lock) and keeps each mutant's
 # build log, lab output and out/ directory in out/mutants/NAME/.  Exits
 # non-zero if any mutant without "known:" survived, or any mutant ended
 # in error.
@@ -106,6 +108,7 @@ for name in "${names[@]}"; do
 	mkdir -p "$mout"
 	start=$SECONDS
 	result=
+	boot=-
 	suite=${suite_at%@*}
 	profile=${suite_at#*@}
 	if [[ -z $suite_at || $suite_at != *@* || -z $suite || -z $profile ]]; then
@@ -149,8 +152,16 @@ for name in "${names[@]}"; do
 		elif [[ $status == ok && $f -eq 0 ]]; then
 			result="survived"
 		else
-			result="killed ($status, $f failed)"
+			# The first failed point, else what ended the boot.
+			first=$(cat "$mout/out/result.ktap" 2>/dev/null ||
+				cat "$mout/out/points" 2>/dev/null || true)
+			first=$(awk '/^not ok / { print $4; exit }' <<<"$first")
+			[[ -n $first ]] || first=$status
+			[[ $status == ok || $status == fail || $first == "$status" ]] ||
+				first="$status, $first"
+			result="killed ($first; $f failed)"
 		fi
+		boot=$secs
 	fi
 	cleanup
 
@@ -166,14 +177,14 @@ for name in "${names[@]}"; do
 	killed*) killed=$((killed + 1)) ;;
 	*) bad=$((bad + 1)) ;;
 	esac
-	echo "$result, $secs s"
+	echo "$result, boot $boot s, $secs s"
 	[[ $result == error* ]] && sed 's/^/    /' "$mout/apply.log" "$mout/build.log" 2>/dev/null | tail -n 15
-	rows+=("$name|$suite_at|$result|$secs")
+	rows+=("$name|$suite_at|$result|$boot|$secs")
 done
 
 echo
 {
-	echo "mutant|suite|result|seconds"
+	echo "mutant|suite|result|boot s|total s"
 	printf '%s\n' "${rows[@]}"
 } | column -t -s '|' | tee "$OUT/table"
 echo "$killed of ${#names[@]} killed, $bad survived or in error, $((SECONDS - total_start)) s" |
