@@ -146,7 +146,7 @@ for name in "${names[@]}"; do
 			fl=${fl:-0}
 		fi
 		if [[ $status == error ]]; then
-			result="error: lab set-up ($(grep -m1 'error:' "$mout/lab.log" || echo "no summary"))"
+			result="error: lab.sh gave no result ($(grep -m1 'error:' "$mout/lab.log" || echo "no summary"))"
 		elif ((fl >= 2)); then
 			result="error: emulator crashed before the driver loaded, twice"
 		elif [[ $status == ok && $f -eq 0 ]]; then
