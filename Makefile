@@ -14,6 +14,9 @@
 #   make dkms-remove   undo make dkms-install
 #   make bench      stock nvme vs cnvme vs null_blk: IOPS and instructions
 #                   per I/O (Documentation/benchmarks.md; ~15-20 min)
+#   make mutants    break the driver on purpose (tests/mutants/*.patch) and
+#                   check each suite notices (MUTANTS= picks some;
+#                   Documentation/testing.md)
 #   make clean      remove every build product
 #   make distclean  also remove build/ (cached guest kernel and image)
 
@@ -26,8 +29,8 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 DRIVER ?= cnvme
 export KDIR DRIVER
 
-.PHONY: all modules lint run check bench clean distclean help host-setup guest-image lab-deps \
-	deb dkms-install dkms-remove
+.PHONY: all modules lint run check bench mutants clean distclean help host-setup guest-image \
+	lab-deps deb dkms-install dkms-remove
 
 all: modules
 
@@ -77,6 +80,11 @@ dkms-remove:
 # it.  Results in out/bench/.
 bench:
 	scripts/bench.sh
+
+# scripts/mutants.sh builds each mutant in a copy of the tree and boots
+# its suite; results in out/mutants/.
+mutants: guest-image
+	scripts/mutants.sh
 
 clean:
 	@if [ -n "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi

@@ -442,7 +442,9 @@ fi
 # In time order.
 LC_ALL=C comm -23 "$RUN_DIR/log-bad" "$RUN_DIR/log-allowed" |
 	awk -F '[][]' '{ print $2 + 0 "\t" $0 }' | sort -g -s | cut -f 2- >"$OUT/log-unexpected" || true
-ktime() { sed -n 's/^\[ *\([0-9]*\.[0-9]*\)\].*/\1/p' | head -n 1; }
+# The first time stamp.  awk reads to the end: a reader that stops early
+# (head) lets SIGPIPE fail the pipeline under pipefail.
+ktime() { sed -n 's/^\[ *\([0-9]*\.[0-9]*\)\].*/\1/p' | awk 'NR == 1'; }
 if [[ -s $OUT/log-unexpected ]]; then
 	first_bad=$(ktime <"$OUT/log-unexpected")
 	# The first kernel line of the driver phase: drv_load's marker (or,
@@ -454,7 +456,7 @@ if [[ -s $OUT/log-unexpected ]]; then
 	if [[ -z $drv_at ]] || awk -v a="$first_bad" -v b="$drv_at" 'BEGIN { exit !(a < b) }'; then
 		if [[ -z ${LAB_FLAKE_LOG:-} ]]; then
 			log "emulator flake: a crash at ${first_bad} s, before the driver was loaded${drv_at:+ (at $drv_at s)}; booting again"
-			sed 's/^/  | /' "$OUT/log-unexpected" | head -n 20 >&2
+			head -n 20 "$OUT/log-unexpected" | sed 's/^/  | /' >&2
 			flake_log=$(mktemp "$LAB_BUILD/run/flake.XXXXXX")
 			cp "$LOG" "$flake_log"
 			cleanup
@@ -474,7 +476,7 @@ if [[ -s $OUT/log-unexpected ]]; then
 	fi
 	why="${why:+$why; }$scan_why"
 	log "$SUITE @ $PROFILE: whole-boot log scan: $nbad unexpected line(s):"
-	sed 's/^/  | /' "$OUT/log-unexpected" | head -n 20 >&2
+	head -n 20 "$OUT/log-unexpected" | sed 's/^/  | /' >&2
 fi
 
 if [[ $status == ok ]]; then

@@ -78,11 +78,27 @@ discard_ranges() {
 	not_zero "$1" 0 1 && not_zero "$1" 3 2 && not_zero "$1" 6 2 && not_zero "$1" 11 1
 }
 
+# lba_kept DISK BYTE: the one logical block at BYTE still holds data (the
+# random fill), checked at LBA precision: a command one block too long
+# clears just that block, which a MiB-sized check would not notice.
+lba_kept() {
+	local lbs
+	lbs=$(<"/sys/block/$1/queue/logical_block_size")
+	if [[ -z $(dd if="/dev/$1" bs="$lbs" skip=$(($2 / lbs)) count=1 iflag=direct \
+		status=none | tr -d '\0' | head -c 1) ]]; then
+		fail "the block at byte $2 of $1 (LBA $(($2 / lbs))) reads as zeroes"
+	fi
+}
+
 write_zeroes() {
+	local lbs
+	lbs=$(<"/sys/block/$1/queue/logical_block_size")
 	fill "$1" 16 8 || return 1
 	blkdiscard -z -o $((17 << 20)) -l $((6 << 20)) "/dev/$1" ||
 		fail "blkdiscard -z failed" || return 1
-	is_zero "$1" 17 6 && not_zero "$1" 16 1 && not_zero "$1" 23 1
+	is_zero "$1" 17 6 && not_zero "$1" 16 1 && not_zero "$1" 23 1 || return 1
+	# The blocks right before and right after the range.
+	lba_kept "$1" $(((17 << 20) - lbs)) && lba_kept "$1" $((23 << 20))
 }
 
 # With a volatile write cache, fsync must send a flush and an O_DSYNC
