@@ -479,8 +479,11 @@ if [[ -f $OUT/trace-expect ]]; then
 			min=1 seen=0
 		}
 		if [[ -z ${trace_why:-} ]]; then
-			seen=$(tail -n +$((at + 1)) "$OUT/qemu-trace.log" 2>/dev/null |
-				awk -v e="$event" '$1 == e { n++ } END { print n + 0 }')
+			# No file: QEMU traced nothing at all.
+			seen=0
+			[[ -f $OUT/qemu-trace.log ]] &&
+				seen=$(tail -n +$((at + 1)) "$OUT/qemu-trace.log" |
+					awk -v e="$event" '$1 == e { n++ } END { print n + 0 }')
 			log "$SUITE @ $PROFILE: QEMU trace: $seen $event after line $at (at least $min expected)"
 			((seen >= min)) || trace_why="QEMU saw $seen $event after the guest's mark, expected at least $min"
 		fi
