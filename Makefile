@@ -7,8 +7,9 @@
 #                   shellcheck, docutils on Documentation/, parameters vs modinfo
 #   make run        boot a guest, load cnvme, show it working
 #   make check      the host tests (tests/host/), then every suite on every
-#                   device profile (DRIVER=stock, SUITES=, PROFILES= narrow
-#                   it down; HOST_TESTS=0 skips the host tests)
+#                   device profile (DRIVER=stock, SUITES=, PROFILES=,
+#                   RUNS="suite@profile ..." narrow it down; HOST_TESTS=0
+#                   skips the host tests)
 #   make deb        build/deb/cnvme-dkms_<version>_all.deb (DKMS package)
 #   make dkms-install  install the module with DKMS for every 6.12 kernel
 #                   whose headers are installed (no package)

@@ -22,6 +22,8 @@
 #                       installed: /lib/modules/$KVER/updates/dkms/cnvme.ko.xz
 #                       (.xz, .zst and .gz are decompressed for the guest)
 #   LAB_RESULTS=NAME    results under out/NAME/ instead of out/$DRIVER/
+#   LAB_POINTS_REQUIRED=1  fail also when tests/points has no count for
+#                       this suite, profile and driver (CI sets it)
 #
 # After every boot the whole console is scanned for kernel lines that are
 # never fine (BAD_LOG of tests/guest/lib.sh: WARNING, BUG, Oops, KFENCE,
@@ -42,6 +44,12 @@
 # KTAP results come back over the 9p share.  Exit status 0 only when the
 # guest completed the suite and every test point passed.  The last line of
 # out/.../summary is machine-readable for tests/check.sh.
+#
+# The host knows how many points each suite reports on each profile for
+# each driver (tests/points): a different number fails the boot, and a
+# point marked "# SKIP" counts as failed.  A suite may also declare what
+# QEMU's trace must show after its last word (trace_expect in
+# tests/guest/lib.sh), which the host checks once QEMU has exited.
 #
 # Host actions: some faults can only be caused from outside the guest (a
 # controller unplugged with device_del, a new one added with device_add).
@@ -374,7 +382,7 @@ WPID=
 [[ -n $tailpid ]] && wait "$tailpid"
 
 # Copy the results out before the run directory goes.
-for f in result.ktap points exit log-allowed; do
+for f in result.ktap points exit log-allowed trace-expect; do
 	[[ -f $SHARE/results/$f ]] && cp "$SHARE/results/$f" "$OUT/$f"
 done
 # A suite's report for its caller (the demo suite's for make run).
@@ -390,6 +398,8 @@ if [[ -s $SHARE/qemu-trace.log && ! -L $SHARE/qemu-trace.log ]]; then
 fi
 
 count() { grep -c "$1" "$2" 2>/dev/null || true; }
+ktap_src=$OUT/result.ktap
+[[ -f $ktap_src ]] || ktap_src=$OUT/points
 
 status=ok
 why=
@@ -424,6 +434,68 @@ elif ((rc != 0)); then
 	why="QEMU exited with status $rc: $(tail -n 3 "$OUT/qemu.err" | tr '\n' ' ')"
 fi
 [[ $status == ok && $failed -gt 0 ]] && status=fail
+
+# A skipped check proved nothing: it counts as failed, not passed.
+skipped=$(count '^ok .*# *SKIP' "$ktap_src")
+if ((skipped > 0)); then
+	passed=$((passed - skipped))
+	failed=$((failed + skipped))
+	[[ $status == ok ]] && status=fail
+	why="${why:+$why; }$skipped point(s) skipped"
+	log "$SUITE @ $PROFILE: $skipped point(s) skipped, counted as failed:"
+	grep '^ok .*# *SKIP' "$ktap_src" | sed 's/^/  | /' >&2
+fi
+
+# The host's own count of the points this suite must report here
+# (tests/points): a suite that quietly checks less (a branch not taken, a
+# check dropped with its feature) fails instead of passing on fewer points.
+points_file=$LAB_ROOT/tests/points
+points_want=$(awk -v s="$SUITE" -v p="$PROFILE" -v d="$DRIVER" \
+	'$1 == s && $2 == p && $3 == d { print $4 }' "$points_file" 2>/dev/null | tail -n 1)
+# CI requires an entry (LAB_POINTS_REQUIRED=1); elsewhere a suite not on
+# record yet only says what it counted.
+if [[ -f $OUT/result.ktap && -z $points_want && ${LAB_POINTS_REQUIRED:-0} != 1 ]]; then
+	log "$SUITE @ $PROFILE: $((passed + failed)) points; no count on record in tests/points"
+elif [[ -f $OUT/result.ktap && $((passed + failed)) -ne ${points_want:--1} ]]; then
+	if [[ -z $points_want ]]; then
+		points_why="no expected point count in tests/points for '$SUITE $PROFILE $DRIVER'"
+	else
+		points_why="$((passed + failed)) points reported, tests/points expects $points_want"
+	fi
+	failed=$((failed + 1))
+	[[ $status == ok ]] && status=fail
+	why="${why:+$why; }$points_why"
+	log "$SUITE @ $PROFILE: $points_why"
+fi
+
+# What the device must have seen after the guest's last word: events the
+# suite declared with trace_expect (tests/guest/lib.sh), counted in QEMU's
+# own trace from the line where the guest declared them, so also across
+# the power-off that ends the boot (the shutdown callback's CC.SHN).
+if [[ -f $OUT/trace-expect ]]; then
+	while read -r at event min; do
+		[[ $at =~ ^[0-9]+$ && $min =~ ^[0-9]+$ && $event =~ ^[a-z0-9_]+$ ]] || {
+			trace_why="malformed trace-expect line: $at $event $min"
+			min=1 seen=0
+		}
+		if [[ -z ${trace_why:-} ]]; then
+			# No file: QEMU traced nothing at all.
+			seen=0
+			[[ -f $OUT/qemu-trace.log ]] &&
+				seen=$(tail -n +$((at + 1)) "$OUT/qemu-trace.log" |
+					awk -v e="$event" '$1 == e { n++ } END { print n + 0 }')
+			log "$SUITE @ $PROFILE: QEMU trace: $seen $event after line $at (at least $min expected)"
+			((seen >= min)) || trace_why="QEMU saw $seen $event after the guest's mark, expected at least $min"
+		fi
+		if [[ -n ${trace_why:-} ]]; then
+			failed=$((failed + 1))
+			[[ $status == ok ]] && status=fail
+			why="${why:+$why; }$trace_why"
+			log "$SUITE @ $PROFILE: $trace_why"
+			trace_why=
+		fi
+	done <"$OUT/trace-expect"
+fi
 
 # The whole-boot scan (see the top).  Kernel lines are "[time] text"
 # wherever they sit on a console line (the suite's output shares the

@@ -8,6 +8,8 @@
 #   DRIVER=cnvme|stock   driver under test (default cnvme)
 #   SUITES="a b"         only these suites (spaces or commas)
 #   PROFILES="x y"       only these profiles
+#   RUNS="s@p s@p"       only these (suite, profile) pairs, each of which
+#                        must be a line of tests/matrix for $DRIVER
 #   HOST_TESTS=0         leave out the host tests (tests/host/*.sh: the
 #                        DKMS package, with one boot of its module); they
 #                        run first, for DRIVER=cnvme, when SUITES is empty
@@ -38,8 +40,22 @@ while read -r suite profile drivers; do
 	in_list "$DRIVER" "$drivers" || continue
 	in_list "$suite" "${SUITES:-}" || continue
 	in_list "$profile" "${PROFILES:-}" || continue
+	in_list "$suite@$profile" "${RUNS:-}" || continue
 	runs+=("$suite $profile")
 done <"$ROOT/tests/matrix"
+
+# A pair in RUNS that the matrix does not run for this driver is a typo or
+# a stale list: say so rather than run less than asked.
+for want in ${RUNS//,/ }; do
+	found=0
+	for run in "${runs[@]}"; do
+		[[ ${run/ /@} == "$want" ]] && found=1
+	done
+	((found)) && continue
+	echo "check: RUNS names $want, which tests/matrix does not run for DRIVER=$DRIVER" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+done
 
 # The host tests: selected like a suite named "host", counted like one.
 host_tests=()
@@ -70,6 +86,8 @@ nudges=0
 flakes=0
 flaky_boots=()
 recap=()
+declare -A suite_secs=()
+suite_order=()
 
 # Host tests print KTAP-like lines and end with "N passed, N failed";
 # their tool output is in log files they name.
@@ -117,6 +135,8 @@ for run in "${runs[@]}"; do
 	failed=$((failed + f))
 	nudges=$((nudges + n))
 	flakes=$((flakes + fl))
+	[[ -n ${suite_secs[$suite]:-} ]] || suite_order+=("$suite")
+	suite_secs[$suite]=$((${suite_secs[$suite]:-0} + secs))
 	((fl == 0)) || flaky_boots+=("$suite@$profile")
 	note=
 	((fl == 0)) || note=", $fl flake(s)"
@@ -135,6 +155,13 @@ if ((bad_boots + bad_host > 0)); then
 	((bad_host == 0)) || echo "check: $bad_host host test(s) failed; logs under build/host/"
 	((bad_boots == 0)) || echo "check: $bad_boots of $total boot(s) failed; logs under out/$DRIVER/"
 	printf '%s\n' "${recap[@]}"
+fi
+if ((total > 0)); then
+	line=
+	for s in "${suite_order[@]}"; do
+		line+=" $s ${suite_secs[$s]} s,"
+	done
+	echo "check: time per suite:${line%,}"
 fi
 echo "check: $nudges nudges in $total boots, $flakes emulator flake(s)${flaky_boots[*]:+ (${flaky_boots[*]})}"
 echo "$passed passed, $failed failed"

@@ -13,7 +13,7 @@
 # order of the README table.
 
 # shellcheck disable=SC2034 # the arrays are read by lab.sh
-PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu swiotlb hotplug nons meta zoned
+PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu swiotlb intx hotplug nons meta zoned
 	slow mediaerr rootport ids nsmgmt)
 
 MiB=$((1 << 20))
@@ -107,6 +107,15 @@ profile_iommu() {
 profile_swiotlb() {
 	ctrl1
 	KARGS+=(swiotlb=force)
+}
+
+# No MSI or MSI-X in the guest: the driver falls back to the legacy INTx
+# pin (QEMU's NVMe controller always offers MSI-X, so the guest kernel
+# refuses it).
+profile_intx() {
+	ctrl1
+	KARGS+=(pci=nomsi)
+	GUEST_ENV+=(EXPECT_IRQ=intx)
 }
 
 # Controller behind a hot-pluggable root port.  The guest unplugs it with

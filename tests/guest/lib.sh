@@ -273,6 +273,17 @@ qemu_trace() { # on|off EVENT...
 qemu_trace_mark() { QEMU_TRACE_AT=$({ wc -l <"$QEMU_TRACE"; } 2>/dev/null || echo 0); }
 qemu_trace_since() { tail -n +$((QEMU_TRACE_AT + 1)) "$QEMU_TRACE"; }
 
+# trace_expect EVENT MIN: QEMU's trace must show at least MIN EVENT lines
+# from here on, counted by the host after QEMU has exited (scripts/lab.sh),
+# so that what happens after the suite's last point counts too: the
+# shutdown callback at the power-off.  Turn EVENT on first.
+trace_expect() { # EVENT MIN
+	local at
+	at=$({ wc -l <"$QEMU_TRACE"; } 2>/dev/null || echo 0)
+	echo "$at $1 $2" >>"$RESULTS/trace-expect"
+	echo "the host will count $1 in QEMU's trace from line $at: at least $2"
+}
+
 # --- the share across a system suspend ---------------------------------------
 
 # virtio-9p cannot suspend (its driver has no freeze/restore): after even a

@@ -121,6 +121,24 @@ iommu_active() {
 	done
 }
 
+# pci=nomsi: every controller has no MSI or MSI-X vector and takes its
+# interrupts on its INTx line, through the IO-APIC, and that line has
+# fired (the fio runs before this check completed through it).
+intx_used() {
+	local d irq line
+	for d in $(nvme_pci_devices); do
+		! compgen -G "$d/msi_irqs/*" >/dev/null ||
+			fail "${d##*/} has MSI vectors: $(cd "$d/msi_irqs" && echo *)" || return 1
+		irq=$(<"$d/irq")
+		line=$(grep -E "^ *$irq:" /proc/interrupts) ||
+			fail "${d##*/}: IRQ $irq is not in /proc/interrupts" || return 1
+		echo "${d##*/}: $line"
+		[[ $line == *IO-APIC* ]] || fail "${d##*/}: IRQ $irq is not an IO-APIC line" || return 1
+		awk '{ n = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i; exit !(n > 0) }' <<<"$line" ||
+			fail "${d##*/}: no interrupt on IRQ $irq" || return 1
+	done
+}
+
 ktap_begin
 
 check load_driver drv_load
@@ -153,6 +171,10 @@ if [[ $PROFILE == nowc ]]; then
 	# Its controller reset is logged (cnvme); nothing else may be.
 	if [[ $DRIVER == cnvme ]]; then expect_log ': resetting controller$' 1; fi
 	check vwc_follows_set_feature vwc_follows_set_feature "$P"
+fi
+
+if [[ ${EXPECT_IRQ:-} == intx ]]; then
+	check interrupts_on_intx intx_used
 fi
 
 check ext4_mkfs ext4_mkfs "$P"

@@ -7,7 +7,8 @@
 #   default   20 controller resets during a verified write; PCI function
 #             reset and PCI remove/rescan during I/O; module parameters out
 #             of range and garbage written to reset_controller are refused;
-#             the power-off at the end runs the shutdown callback; cnvme
+#             the power-off at the end runs the shutdown callback, and
+#             QEMU's trace shows the controller told CC.SHN; cnvme
 #             only, with its fault injection (fault_injection=1):
 #             fail_disable during a reset under verified I/O (bus
 #             mastering is off, read back from config space, before any
@@ -719,6 +720,14 @@ iod_alloc_fails_io_completes() { # DISK
 	((${fired:-0} > 0)) || fail "no allocation beyond the reserve was attempted: the case tested nothing"
 }
 
+# The power-off after the last point must shut the controller down
+# (CC.SHN), as the spec asks before power is removed; only QEMU, and only
+# the host after QEMU has exited, can tell (trace_expect).
+shn_at_power_off() {
+	qemu_trace on pci_nvme_mmio_shutdown_set || return 1
+	trace_expect pci_nvme_mmio_shutdown_set 1
+}
+
 # --- the suite ----------------------------------------------------------------
 
 ktap_begin
@@ -786,8 +795,10 @@ default)
 	fi
 
 	# Left loaded: the power-off that ends the boot runs the driver's
-	# shutdown (CC.SHN); a hang there fails the boot.
+	# shutdown; a hang there fails the boot, and the host reads in
+	# QEMU's trace that the controller was told CC.SHN.
 	check load_for_shutdown drv_load
+	check shutdown_shn_expected shn_at_power_off
 	;;
 slow)
 	case_begin timeout

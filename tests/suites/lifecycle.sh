@@ -65,16 +65,26 @@ unbind_bind_idle() {
 }
 
 # fio writes in the background; the device is unbound under it.  fio must
-# end (with errors) instead of hanging, and a rebind must work.
+# end (with errors) instead of hanging, and a rebind must work.  The unbind
+# comes only once fio has completed 64 writes and the disk holds requests
+# (its inflight counter), so it really happens under I/O; fio cannot finish
+# its 120 s run within the 30 s allowed, so it must end with an error.
+io_running() { # DISK BASE
+	(($(disk_ios "$1") >= $2 + 64)) &&
+		(($(awk '{ print $1 + $2 }' "/sys/block/$1/inflight") > 0))
+}
+
 unbind_during_io() {
-	local bdf pid rc=0 i
+	local bdf pid rc=0 i base
 	bdf=$(first_bdf)
+	base=$(disk_ios "$1")
 	fio --name=busy --filename="/dev/$1" --direct=1 --ioengine=io_uring \
 		--rw=randwrite --bs=4k --iodepth=32 --time_based --runtime=120 \
 		--eta=never >/tmp/busy.log 2>&1 &
 	pid=$!
-	# Wait until fio has I/O in flight on the disk.
-	poll 30 disk_busy "$1" || { kill "$pid"; fail "fio never started I/O"; return 1; }
+	poll 30 io_running "$1" "$base" ||
+		{ kill "$pid"; fail "fio never had I/O in flight"; return 1; }
+	echo "unbinding with $(awk '{ print $1 + $2 }' "/sys/block/$1/inflight") request(s) in flight"
 	unbind "$bdf" || { kill "$pid"; return 1; }
 	for ((i = 0; i < 300; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -88,6 +98,11 @@ unbind_during_io() {
 	wait "$pid" || rc=$?
 	echo "fio ended with status $rc after unbind"
 	tail -n 3 /tmp/busy.log
+	((rc != 0 && rc < 128)) ||
+		fail "fio's status $rc: it must fail by itself (1), not succeed or die of a signal" ||
+		return 1
+	grep -qiE 'error|No such device' /tmp/busy.log ||
+		fail "fio reported no error for the I/O the unbind cut short" || return 1
 	bind "$bdf"
 }
 
