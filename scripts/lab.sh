@@ -401,6 +401,30 @@ count() { grep -c "$1" "$2" 2>/dev/null || true; }
 ktap_src=$OUT/result.ktap
 [[ -f $ktap_src ]] || ktap_src=$OUT/points
 
+# A suite's check on the host after the boot, named on its line "#
+# lab-host-check: PROGRAM" (in tests/host/): it gets the run directory
+# (the profile's drive images and logs, still there) and $OUT, prints
+# "# " diagnostics and "ok NAME" / "not ok NAME # REASON" lines, which
+# are numbered after the guest's points and counted with them.  It runs
+# only when the guest completed its suite.
+host_check=$(sed -n 's/^# lab-host-check: *//p' "$SUITE_FILE" | head -n 1)
+if [[ -n $host_check && -f $OUT/result.ktap ]]; then
+	log "host check: tests/host/$host_check"
+	"$LAB_ROOT/tests/host/$host_check" "$RUN_DIR" "$OUT" >"$OUT/host-check.log" 2>&1 || true
+	grep -qE '^(ok|not ok) ' "$OUT/host-check.log" ||
+		echo "not ok host_check # tests/host/$host_check gave no result" >>"$OUT/host-check.log"
+	awk -v n="$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$OUT/result.ktap")" '
+		NR == FNR { if (/^ok /) sub(/^ok /, "ok " ++n " ")
+			else if (/^not ok /) sub(/^not ok /, "not ok " ++n " ")
+			host[++h] = $0; next }
+		/^1\.\.[0-9]+$/ { print "1.." n; next }
+		{ print }
+		END { for (i = 1; i <= h; i++) print host[i] }' \
+		"$OUT/host-check.log" "$OUT/result.ktap" >"$OUT/result.ktap.tmp"
+	mv "$OUT/result.ktap.tmp" "$OUT/result.ktap"
+	sed 's/^/  | /' "$OUT/host-check.log" >&2
+fi
+
 status=ok
 why=
 if [[ -f $OUT/result.ktap ]]; then

@@ -14,7 +14,7 @@
 
 # shellcheck disable=SC2034 # the arrays are read by lab.sh
 PROFILES=(default lba4k mdts1 mdts0 oneq multins twoctrl cmb nowc iommu swiotlb intx hotplug nons meta zoned
-	slow mediaerr rootport ids nsmgmt)
+	slow mediaerr rootport ids nsmgmt logw)
 
 MiB=$((1 << 20))
 GiB=$((1 << 30))
@@ -226,3 +226,21 @@ profile_nsmgmt() {
 # The hotplug controller again, for the PCI error recovery and power
 # management cases, which need a boot of their own.
 profile_rootport() { profile_hotplug; }
+
+# The namespace on QEMU's blklogwrites driver: every write, Write Zeroes,
+# discard and flush the controller passes to its drive is appended to
+# $RUN_DIR/d0.log in the order they complete (dm-log-writes' format), the
+# data to $RUN_DIR/d0.img, which starts as zeroes.  The host replays the
+# log after the boot (the crash suite's tests/host/logreplay.py).  The log
+# file is sparse and large enough for a suite's writes; its unused end
+# reads as zeroes, which ends the replay.
+profile_logw() {
+	truncate -s "$GiB" "$RUN_DIR/d0.img"
+	truncate -s $((4 * GiB)) "$RUN_DIR/d0.log"
+	QEMU_ARGS+=(-blockdev "driver=file,node-name=f0,filename=$RUN_DIR/d0.img"
+		-blockdev "driver=file,node-name=l0,filename=$RUN_DIR/d0.log"
+		-blockdev "driver=blklogwrites,node-name=d0,file=f0,log=l0,log-sector-size=512"
+		-device "nvme,serial=lab-logw-0,drive=d0")
+	expect 1 "$GiB" 512
+	GUEST_ENV+=(EXPECT_CTRLS=1)
+}

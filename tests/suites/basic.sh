@@ -9,16 +9,19 @@
 # finds the same data after a reload; and the kernel log stays clean.
 # On nowc (write cache off) the user switches the controller's volatile
 # write cache on and off again with Set Features: the disk must follow
-# (write back, and fsync then sends a flush; write through again, cnvme
-# only, as stock reports write back throughout), also across a controller
-# reset.  On mdts0 (no transfer limit) the driver is loaded again with
+# (write back, and fsync then sends a flush and O_DSYNC writes carry FUA,
+# both counted at the device; write through again, cnvme only, as stock
+# reports write back throughout, and then neither reaches the device),
+# also across a controller reset.  On mdts0 (no transfer limit) the driver is loaded again with
 # sgl_threshold=0, max_sectors_kb is raised to 4096, and QEMU's trace
 # shows 4 MiB writes and reads reaching the device as single commands
 # mapped by PRPs (1024 entries, the list chained across pages;
-# tests/suites/device.inc, both drivers).  Flushes are counted as the block layer issues them to the
-# driver (block_rq_issue), which sends each to the device: QEMU 7.2's
-# "info blockstats" does not count NVMe flushes (flush_operations stays 0
-# for the drive, checked), so the device's own counter cannot be used.
+# tests/suites/device.inc, both drivers).  Flushes and FUA are counted at
+# the device: QEMU's trace of the commands it took (a flush is opcode 0x0),
+# and the FUA bit of each O_DSYNC write read back from the submission queue
+# the device fetched it from (tests/suites/device.inc, sync_at_device);
+# the block layer's count (block_rq_issue) is a cross-check.  QEMU 7.2's
+# "info blockstats" does not count NVMe flushes (flush_operations stays 0).
 
 # The helpers below run through check "$@", which shellcheck cannot see.
 # shellcheck disable=SC2317
@@ -63,17 +66,10 @@ write_cache_is() { # DISK "write back"|"write through"
 	[[ $wc == "$2" ]] || fail "$1 reports '$wc', expected '$2'"
 }
 
-# fsync on DISK issues a flush to the driver exactly when SHOULD is 1.
+# fsync and O_DSYNC writes on DISK reach the device with a flush and FUA
+# exactly when SHOULD is 1 (tests/suites/device.inc, sync_at_device).
 fsync_flushes() { # DISK SHOULD
-	local n
-	n=$(trace_count "$1" '^F' dd if=/dev/urandom of="/dev/$1" bs=4k count=4 \
-		seek=8192 conv=fsync status=none)
-	echo "fsync: $n flush request(s)"
-	if (($2)); then
-		((n > 0)) || fail "fsync sent no flush"
-	else
-		((n == 0)) || fail "a flush was sent with the write cache off"
-	fi
+	if (($2)); then sync_at_device "$1" wb; else sync_at_device "$1" wt; fi
 }
 
 vwc_set() { # CTRL VALUE
@@ -141,6 +137,11 @@ intx_used() {
 
 ktap_begin
 
+# The device's trace of queue creation, for reading FUA writes back from
+# the submission queues (nowc's runtime switch of the write cache).
+if [[ $PROFILE == nowc ]]; then
+	check trace_sq_creation sq_trace_begin
+fi
 check load_driver drv_load
 check_disks probe
 P=${DISK[0]:-}
