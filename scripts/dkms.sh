@@ -7,8 +7,10 @@
 #   scripts/dkms.sh kernels      the kernel releases DKMS builds for: every
 #                                /lib/modules/6.12.*/build, i.e. every
 #                                installed 6.12 linux-headers package
-#   scripts/dkms.sh src DIR      install the module's sources (Kbuild and
-#                                drivers/block/cnvme/) into DIR, as DKMS
+#   scripts/dkms.sh src DIR      install the module's sources (Kbuild,
+#                                drivers/block/cnvme/ and the tracepoint
+#                                header include/trace/events/cnvme.h)
+#                                into DIR, as DKMS
 #                                wants them under /usr/src/cnvme-<version>;
 #                                debian/rules uses it too
 #   scripts/dkms.sh install      make dkms-install: the sources into
@@ -51,9 +53,10 @@ src() {
 	for f in "$ROOT"/drivers/block/cnvme/{Makefile,Kconfig,*.c,*.h}; do
 		[[ $f == *.mod.c ]] || files+=("$f")
 	done
-	install -d "$dir/drivers/block/cnvme"
+	install -d "$dir/drivers/block/cnvme" "$dir/include/trace/events"
 	install -m 0644 "$ROOT/Kbuild" "$dir/"
 	install -m 0644 "${files[@]}" "$dir/drivers/block/cnvme/"
+	install -m 0644 "$ROOT/include/trace/events/cnvme.h" "$dir/include/trace/events/"
 }
 
 # The package's files are on disk in every state but these.

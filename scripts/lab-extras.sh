@@ -14,6 +14,10 @@
 #                   the pure-Python packages it needs, unpacked from the
 #                   Debian archive: pylib/ goes on PYTHONPATH, bin/nose2-3
 #                   runs it.
+#   trace-tools     perf (linux-perf) and bpftrace with the libraries the
+#                   guest image lacks, unpacked from the Debian archive
+#                   into root/: the trace suite runs them with
+#                   LD_LIBRARY_PATH=root/usr/lib/x86_64-linux-gnu.
 
 set -euo pipefail
 
@@ -66,6 +70,20 @@ nvme-cli-tests)
 	cp -a "$tmp/py/usr/lib/python3/dist-packages" "$DIR.tmp/pylib"
 	install -m 0755 "$tmp/py/usr/bin/nose2-3" "$DIR.tmp/bin/nose2-3"
 	basename "$orig" >"$DIR.tmp/version"
+	;;
+trace-tools)
+	fetch apt-get download linux-perf bpftrace libbpfcc libbpf1 libclang1-14 \
+		libllvm14 libz3-4 libbabeltrace1 libopencsd1 libperl5.36 \
+		libpython3.11 libslang2 libunwind8 libnuma1 libdw1 libelf1 libcap2 \
+		libglib2.0-0 ||
+		die "apt-get download of perf, bpftrace and their libraries failed"
+	rm -rf "$DIR.tmp"
+	mkdir -p "$DIR.tmp/root"
+	for deb in "$tmp"/*.deb; do
+		dpkg -x "$deb" "$DIR.tmp/root"
+	done
+	[[ -x $DIR.tmp/root/usr/bin/perf && -x $DIR.tmp/root/usr/bin/bpftrace ]] ||
+		die "no perf or bpftrace in the unpacked packages"
 	;;
 *)
 	die "unknown extra '$NAME'"

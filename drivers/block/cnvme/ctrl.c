@@ -10,6 +10,7 @@
 #include <linux/wait_bit.h>
 
 #include "cnvme.h"
+#include <trace/events/cnvme.h>
 
 /* Registers up to and including the admin doorbells. */
 #define CNVME_REG_MAP_MIN	(NVME_REG_DBS + 0x1000)
@@ -74,16 +75,21 @@ bool cnvme_ctrl_change_state(struct cnvme_ctrl *ctrl,
 			     enum cnvme_ctrl_state new,
 			     enum cnvme_ctrl_state *old)
 {
+	enum cnvme_ctrl_state prev;
 	unsigned long flags;
 	bool changed;
 
 	spin_lock_irqsave(&ctrl->state_lock, flags);
-	changed = cnvme_state_from[new] & BIT(ctrl->state);
-	if (old)
-		*old = ctrl->state;
-	if (changed)
+	prev = ctrl->state;
+	changed = cnvme_state_from[new] & BIT(prev);
+	if (changed) {
 		WRITE_ONCE(ctrl->state, new);
+		/* Under the lock: the events come in the order of the changes. */
+		trace_cnvme_ctrl_state(ctrl, prev, new);
+	}
 	spin_unlock_irqrestore(&ctrl->state_lock, flags);
+	if (old)
+		*old = prev;
 	return changed;
 }
 

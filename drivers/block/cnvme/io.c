@@ -11,6 +11,7 @@
 #include <linux/interrupt.h>
 
 #include "cnvme.h"
+#include <trace/events/cnvme.h>
 
 /**
  * cnvme_status_to_blk - map an NVMe completion status to a blk_status_t
@@ -105,13 +106,17 @@ static inline bool cnvme_dbbuf_need_mmio(__le32 *db, __le32 *ei, u16 val)
  */
 static inline void cnvme_sq_ring(struct cnvme_queue *q)
 {
+	bool mmio;
+
 	lockdep_assert_held(&q->sq_lock);
 	if (q->sq_tail == q->last_sq_tail)
 		return;
 	if (q->sq_io)
 		wmb();	/* CMB entries out of the WC buffers first */
-	if (cnvme_dbbuf_need_mmio(q->dbbuf_sq_db, q->dbbuf_sq_ei, q->sq_tail))
+	mmio = cnvme_dbbuf_need_mmio(q->dbbuf_sq_db, q->dbbuf_sq_ei, q->sq_tail);
+	if (mmio)
 		writel(q->sq_tail, q->q_db);
+	trace_cnvme_sq_doorbell(q, mmio);
 	q->last_sq_tail = q->sq_tail;
 }
 
@@ -652,6 +657,7 @@ static __always_inline blk_status_t cnvme_prep_rq(struct cnvme_queue *q,
 
 	iod->gen = (iod->gen + 1) & CNVME_CID_GEN_MASK;
 	iod->cmd.common.command_id = iod->gen << CNVME_CID_TAG_BITS | rq->tag;
+	trace_cnvme_setup_cmd(q, rq);
 	blk_mq_start_request(rq);
 	return BLK_STS_OK;
 }
@@ -823,6 +829,7 @@ static void cnvme_complete_rq(struct request *rq)
 	struct cnvme_iod *iod = blk_mq_rq_to_pdu(rq);
 	struct cnvme_queue *q = rq->mq_hctx->driver_data;
 
+	trace_cnvme_complete_rq(q, rq);
 	cnvme_unmap_data(q, rq, iod);
 	if (unlikely(iod->status)) {
 		if (cnvme_retry(q->ctrl, rq, iod))
@@ -839,6 +846,7 @@ static void cnvme_complete_batch(struct io_comp_batch *iob)
 	rq_list_for_each(&iob->req_list, rq) {
 		struct cnvme_queue *q = rq->mq_hctx->driver_data;
 
+		trace_cnvme_complete_rq(q, rq);
 		cnvme_unmap_data(q, rq, blk_mq_rq_to_pdu(rq));
 	}
 	blk_mq_end_request_batch(iob);
@@ -1143,6 +1151,7 @@ static bool cnvme_abort(struct cnvme_ctrl *ctrl, struct cnvme_queue *q,
 	abort_rq->timeout = cnvme_admin_timeout * HZ;
 	abort_rq->end_io = cnvme_abort_end_io;
 	abort_rq->end_io_data = ctrl;
+	trace_cnvme_abort(q, rq);
 	blk_execute_rq_nowait(abort_rq, false);
 	return true;
 
@@ -1181,6 +1190,7 @@ static enum blk_eh_timer_return cnvme_timeout(struct request *rq)
 	 */
 	if (iod->flags & CNVME_IOD_AER)
 		return BLK_EH_RESET_TIMER;
+	trace_cnvme_timeout(q, rq);
 
 	/* A frozen link reads as all ones too; cnvme_ers_work() may give up. */
 	if (pci_channel_offline(ctrl->pdev) && !READ_ONCE(ctrl->ers_abandoned))

@@ -38,6 +38,7 @@
 #include <linux/pci.h>
 
 #include "cnvme.h"
+#include <trace/events/cnvme.h>
 
 /* How often the health check looks at a live or connecting controller. */
 #define CNVME_HEALTH_PERIOD	(HZ / 4)
@@ -382,11 +383,13 @@ void cnvme_reset_work(struct work_struct *work)
 	}
 
 	dev_info(ctrl->dev, "resetting controller\n");
+	trace_cnvme_reset(ctrl);
 	mutex_lock(&ctrl->teardown_lock);
 	cnvme_ctrl_teardown(ctrl, CNVME_TD_REQUEUE);
 	mutex_unlock(&ctrl->teardown_lock);
 
 	if (!cnvme_ctrl_set_state(ctrl, CNVME_CTRL_CONNECTING)) {
+		trace_cnvme_reset_done(ctrl, -ENODEV, 0);
 		cnvme_ctrl_fail(ctrl);
 		return;
 	}
@@ -397,6 +400,7 @@ void cnvme_reset_work(struct work_struct *work)
 			break;
 		dev_warn(ctrl->dev, "controller disturbed during the reset, trying again\n");
 	}
+	trace_cnvme_reset_done(ctrl, ret, tries);
 	if (ret) {
 		dev_err(ctrl->dev, "controller reset failed: %d\n", ret);
 		cnvme_ctrl_fail(ctrl);
@@ -546,6 +550,8 @@ bool cnvme_ctrl_schedule_reset(struct cnvme_ctrl *ctrl)
 	spin_lock_irqsave(&ctrl->state_lock, flags);
 	if (ctrl->state == CNVME_CTRL_LIVE) {
 		WRITE_ONCE(ctrl->state, CNVME_CTRL_RESETTING);
+		trace_cnvme_ctrl_state(ctrl, CNVME_CTRL_LIVE,
+				       CNVME_CTRL_RESETTING);
 		queue_work(cnvme_wq, &ctrl->reset_work);
 		queued = true;
 	}
