@@ -220,15 +220,16 @@ COUNTED = ("total", "kernel", "user") + tuple(TRACE_EVENTS.values())
 
 # A repetition's instructions per I/O is impossible when it is not
 # positive (the N2-I/O run counted fewer instructions than the N1 one: a
-# disturbed N1 run or a mispaired marker) and suspect when it lies further
+# disturbed N1 run or a mispaired marker) and wild when it lies further
 # from the median of all the repetitions of its driver and configuration
-# than both REJECT_MADS median absolute deviations and REJECT_FRAC of the
-# median (both: with three repetitions the MAD alone may be 0, and QD1
-# genuinely swings by up to ~60 % with the interrupt pattern).  Rejected
-# repetitions are left out of every number and listed in the report;
-# scripts/bench.sh runs them again (BENCH_RERUNS).
+# than both REJECT_MADS median absolute deviations and REJECT_FRAC times
+# the median, i.e. above twice the median.  Both: with three repetitions
+# the MAD alone may be 0, and QD1 genuinely comes out in modes up to ~1.8x
+# apart (whether fio slept before the interrupt), which must not be
+# rejected.  Rejected repetitions are left out of every number and listed
+# in the report; scripts/bench.sh runs them again (BENCH_RERUNS).
 REJECT_MADS = 3.0
-REJECT_FRAC = 0.5
+REJECT_FRAC = 1.0
 
 
 def reject(values):
