@@ -74,8 +74,33 @@ def boot(d, runs):
         f.write("REPS=3\nNUMBER_IOS=2000\\ 12000\n")
 
 
+# Wall clock: IOPS of (driver, config, round); one config that stock skips.
+WALL_CONFIGS = {"rr4k-qd1": "4k randread QD1", "rr4k-qd32-2ctrl": "2 ctrls, 1 CPU, QD32 each"}
+WALL = {}
+for i, d in enumerate(DRIVERS):
+    for j, c in enumerate(WALL_CONFIGS):
+        for rnd in (1, 2, 3):
+            WALL[(d, c, rnd)] = 5000.0 + 1000 * i + 3000 * j + 100 * rnd
+
+
+def wall_boot(d):
+    os.makedirs(os.path.join(d, "fio"), exist_ok=True)
+    rtsv = []
+    for (drv, cfg, rnd), iops in sorted(WALL.items()):
+        if drv == "stock" and cfg == "rr4k-qd32-2ctrl":
+            rtsv.append("%d\t%s\t%s\tskip\tneeds-2-disks" % (rnd, drv, cfg))
+            continue
+        fio = "fio/w-%d-%s-%s.json" % (rnd, drv, cfg)
+        with open(os.path.join(d, fio), "w") as f:
+            json.dump({"jobs": [{"read": {"iops": iops, "total_ios": int(iops * 3)}, "write": {"iops": 0, "total_ios": 0}}]}, f)
+        rtsv.append("%d\t%s\t%s\tok\t%s\t%d\t%d" % (rnd, drv, cfg, fio, int(iops), int(iops * 3)))
+    with open(os.path.join(d, "runs.tsv"), "w") as f:
+        f.write("\n".join(rtsv) + "\n")
+
+
 def fixture(out, with_rerun):
     shutil.rmtree(out, ignore_errors=True)
+    wall_boot(os.path.join(out, "wall"))
     runs = []
     for rep in (1, 2, 3):
         for drv in DRIVERS:
@@ -176,52 +201,72 @@ for cfg in CONFIGS:
 else:
     check("headline_values", True)
 
-# The chart's data file holds exactly the table's numbers.
-rows = []
-try:
-    with open(os.path.join(out, "insns.dat")) as f:
-        lines = [line.rstrip("\n") for line in f]
-    header = [x for x in lines if x.startswith("# label")]
-    cols = header[0].split("\t")[1:] if header else []
-    series = cols[0::3]
-    rows = [x.split("\t") for x in lines if x and not x.startswith("#")]
-except OSError as e:
-    series, cols = [], []
-    check("chart_data_read", False, str(e))
-check("four_series", series == DRIVERS, "series %r" % series)
-check(
-    "columns_intact",
-    len(rows) == len(CONFIGS) and all(len(x) == 1 + 3 * len(DRIVERS) for x in rows),
-    "rows %r" % rows,
-)
-bad = []
-table = {}
-for line in text.split("\n"):
-    for t in CONFIGS.values():
-        if line.startswith(t + "  "):
-            table[t] = re.findall(r"(\S+) \[(\S+)-(\S+)\]", line)
-for row in rows:
-    title = row[0].split(" (cnvme/stock")[0]
-    cfg = [c for c, t in CONFIGS.items() if t == title]
-    if not cfg:
-        bad.append("label %r" % row[0])
-        continue
-    for i, drv in enumerate(DRIVERS):
-        s = drv_entry(cfg[0], drv)
-        dat = [float(x) * 1000 for x in row[1 + 3 * i : 4 + 3 * i]]
-        want = [s.get("best"), s.get("min"), s.get("max")]
-        if any(w is None or abs(a - w) > 1e-6 for a, w in zip(dat, want)):
-            bad.append("%s %s: dat %r json %r" % (title, drv, dat, want))
-        cells = table.get(title, [])
-        if len(cells) <= i or list(cells[i]) != [fmt_k(x) for x in dat]:
-            bad.append("%s %s: table %r dat %r" % (title, drv, cells[i] if len(cells) > i else None, dat))
-    st, cn = drv_entry(cfg[0], "stock"), drv_entry(cfg[0], "cnvme")
-    ratio = "%.2f" % (cn.get("best", 0) / st.get("best", 1))
-    if "(cnvme/stock %s)" % ratio not in row[0] or not re.search(r"\] +%s$" % re.escape(ratio), [
-        x for x in text.split("\n") if x.startswith(title + "  ")
-    ][0] if any(x.startswith(title + "  ") for x in text.split("\n")) else ""):
-        bad.append("%s: ratio %s not in the chart label %r and the table" % (title, ratio, row[0]))
-check("chart_equals_table", rows != [] and not bad, "; ".join(bad)[:600])
+# The chart's data files hold exactly the table's numbers.
+def panel(name, title, configs, entry, key, ratio_re):
+    """Check NAME.dat against results.json and the table under TITLE."""
+    rows = []
+    try:
+        with open(os.path.join(out, "%s.dat" % name)) as f:
+            lines = [line.rstrip("\n") for line in f]
+        header = [x for x in lines if x.startswith("# label")]
+        cols = header[0].split("\t")[1:] if header else []
+        series = cols[0::3]
+        rows = [x.split("\t") for x in lines if x and not x.startswith("#")]
+    except OSError as e:
+        series = []
+        check("%s_chart_data_read" % name, False, str(e))
+    check("%s_four_series" % name, series == DRIVERS, "series %r" % series)
+    check(
+        "%s_columns_intact" % name,
+        len(rows) == len(configs) and all(len(x) == 1 + 3 * len(DRIVERS) for x in rows),
+        "rows %r" % rows,
+    )
+    section = text.split(title, 1)[1] if title in text else ""
+    table = {}
+    for line in section.split("\n"):
+        for t in configs.values():
+            if line.startswith(t + "  ") and t not in table:
+                table[t] = line
+    bad = []
+    for row in rows:
+        t = row[0].split(" (cnvme/stock")[0]
+        cfg = [c for c, tt in configs.items() if tt == t]
+        if not cfg or t not in table:
+            bad.append("label %r" % row[0])
+            continue
+        cells = re.findall(r"(?:(\S+) \[(\S+)-(\S+)\]|(skip: \S+))", table[t])
+        for i, drv in enumerate(DRIVERS):
+            s = entry(cfg[0], drv)
+            dat = row[1 + 3 * i : 4 + 3 * i]
+            if "skipped" in s:
+                if dat != ["NaN"] * 3 or len(cells) <= i or cells[i][3] != "skip: " + s["skipped"]:
+                    bad.append("%s %s: skipped, dat %r table %r" % (t, drv, dat, cells[i] if len(cells) > i else None))
+                continue
+            dat = [float(x) * 1000 for x in dat]
+            want = [s.get(key), s.get("min"), s.get("max")]
+            if any(w is None or abs(a - w) > 1e-6 for a, w in zip(dat, want)):
+                bad.append("%s %s: dat %r json %r" % (t, drv, dat, want))
+            if len(cells) <= i or list(cells[i][:3]) != [fmt_k(x) for x in dat]:
+                bad.append("%s %s: table %r dat %r" % (t, drv, cells[i] if len(cells) > i else None, dat))
+        st, cn = entry(cfg[0], "stock"), entry(cfg[0], "cnvme")
+        if key in st and key in cn:
+            ratio = "%.2f" % (cn[key] / st[key])
+            if "(cnvme/stock %s)" % ratio not in row[0] or not re.search(ratio_re % re.escape(ratio), table[t]):
+                bad.append("%s: ratio %s not in the chart label %r and the table %r" % (t, ratio, row[0], table[t]))
+        elif "cnvme/stock" in row[0]:
+            bad.append("%s: a ratio without both drivers" % t)
+    check("%s_chart_equals_table" % name, rows != [] and not bad, "; ".join(bad)[:600])
+
+
+def wall_entry(cfg, drv):
+    try:
+        return js["wall_iops"][cfg]["drivers"][drv]
+    except (KeyError, TypeError):
+        return {}
+
+
+panel("insns", "guest insns per I/O", CONFIGS, drv_entry, "best", r"\] +%s$")
+panel("wall", "config (IOPS)", WALL_CONFIGS, wall_entry, "median", r"\] +%s \[")
 
 # The chart draws one series per driver (gnuplot's SVG names each plot).
 if shutil.which("gnuplot"):
@@ -233,7 +278,7 @@ if shutil.which("gnuplot"):
         report.chart(out, js.get("headline", []), term="svg", out="bench.svg")
         svg = open(os.path.join(out, "bench.svg")).read()
         titles = [t for t in re.findall(r"<title>([^<]*)</title>", svg) if t != "Gnuplot"]
-        check("chart_four_series", titles == DRIVERS, "plot titles in the SVG: %r" % titles)
+        check("chart_four_series", titles == DRIVERS * 2, "plot titles in the SVG: %r" % titles)
     except Exception as e:  # the old report.py has no such chart()
         check("chart_four_series", False, "%s: %s" % (type(e).__name__, e))
 else:
