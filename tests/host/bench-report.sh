@@ -4,10 +4,11 @@
 # Host test of make bench's report (tools/bench/report.py, chart.gp), no
 # guest needed: run by "make check" with the other host tests
 # (tests/check.sh).  tests/host/bench-report/test_report.py builds a
-# fixture of an instruction-count boot with known counts -- stock, cnvme,
-# null_blk and cnvme-base, three configurations, a repetition at -13619
-# instructions per I/O (stock QD32) and one at 100500 (cnvme QD32), and a
-# re-run boot -- and checks:
+# fixture of both boots with known numbers -- stock, cnvme, null_blk and
+# cnvme-base; instruction counts for three configurations with a
+# repetition at -13619 instructions per I/O (stock QD32) and one at 100500
+# (cnvme QD32), and a re-run boot; wall-clock IOPS for two configurations,
+# one skipped by stock -- runs report.py on it and checks:
 #
 #   rerun_request       report.py --rerun asks for exactly those two again
 #   report_runs         the report is written
@@ -17,12 +18,15 @@
 #                       and why
 #   no_other_rejection  no good repetition rejected
 #   headline_values     best and max per driver and config are the fixture's
-#   four_series         insns.dat has one series per driver: four
-#   columns_intact      every row has 1 + 3 x 4 fields (labels with spaces
-#                       and commas stay one field)
-#   chart_equals_table  insns.dat's numbers are results.json's headline and
-#                       the table's cells, the cnvme/stock ratio in both
-#   chart_four_series   gnuplot draws four plots (SVG plot titles)
+#   {insns,wall}_four_series     insns.dat, wall.dat: one series per driver
+#   {insns,wall}_columns_intact  every row has 1 + 3 x 4 fields (labels
+#                       with spaces and commas stay one field)
+#   {insns,wall}_chart_equals_table  the data files' numbers are
+#                       results.json's and the table's cells (a skipped
+#                       driver: no bar, "skip: ..." in the table), the
+#                       cnvme/stock ratio in the label and in the table
+#   chart_four_series   gnuplot draws four plots per panel (SVG titles);
+#                       without gnuplot a SKIP line, not counted
 #
 # REPORT=path/to/report.py tests another report.py (e.g. an older one).
 # KTAP-like lines on stdout; the last line is "N passed, N failed".
