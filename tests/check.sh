@@ -9,7 +9,8 @@
 #   SUITES="a b"         only these suites (spaces or commas)
 #   PROFILES="x y"       only these profiles
 #   HOST_TESTS=0         leave out the host tests (tests/host/*.sh: the
-#                        DKMS package, with one boot of its module); they
+#                        DKMS package, with one boot of its module; make
+#                        bench's report on a fixture, no boot); they
 #                        run first, for DRIVER=cnvme, when SUITES is empty
 #                        or names "host"; a run without them says why
 #
