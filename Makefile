@@ -3,7 +3,8 @@
 # User entry points for cnvme.  The kernel build itself reads ./Kbuild.
 #
 #   make            build drivers/block/cnvme/cnvme.ko
-#   make lint       W=1 -Werror, sparse, checkpatch, kernel-doc, Kconfig
+#   make lint       W=1 -Werror, sparse, checkpatch, kernel-doc, Kconfig,
+#                   shellcheck, docutils on Documentation/, parameters vs modinfo
 #   make run        boot a guest, load cnvme, show it working
 #   make check      the host tests (tests/host/), then every suite on every
 #                   device profile (DRIVER=stock, SUITES=, PROFILES= narrow
@@ -13,10 +14,10 @@
 #                   whose headers are installed (no package)
 #   make dkms-remove   undo make dkms-install
 #   make bench      stock nvme vs cnvme vs null_blk: IOPS and instructions
-#                   per I/O (Documentation/benchmarks.md; ~15-20 min)
+#                   per I/O (Documentation/benchmarks.rst; ~15-20 min)
 #   make mutants    break the driver on purpose (tests/mutants/*.patch) and
 #                   check each suite notices (MUTANTS= picks some;
-#                   Documentation/testing.md)
+#                   Documentation/testing.rst)
 #   make clean      remove every build product
 #   make distclean  also remove build/ (cached guest kernel and image)
 

@@ -21,7 +21,7 @@ PACKAGES=(
 	qemu-system-x86 qemu-utils linux-source-6.12
 	sparse fio nvme-cli e2fsprogs xfsprogs debootstrap busybox-static kmod
 	cpio xz-utils socat python3 gawk bc flex bison libelf-dev libssl-dev
-	dwarves gcc-12 make
+	dwarves gcc-12 make python3-docutils
 )
 
 export DEBIAN_FRONTEND=noninteractive

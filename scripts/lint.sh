@@ -16,11 +16,18 @@
 #               any error or warning fails
 #   shell       shellcheck on tracked *.sh plus shell scripts (by #! line) in
 #               scripts/, tests/ and .ci/ (step name: shellcheck)
+#   docs        every Documentation/*.rst parsed by docutils, warnings are
+#               errors; toctree entries must exist and index.rst must list
+#               every page (scripts/doccheck.py rst; needs python3-docutils)
+#   params      Documentation/parameters.rst against "modinfo -p" of the
+#               cnvme.ko the build step made (or a plain build of a fresh
+#               copy when the build step is not run): names and defaults
+#               (scripts/doccheck.py params)
 #
 # Usage: scripts/lint.sh [DIR]
 #   DIR (or $LINT_DIR) is the tree to check, default: this repository.
 #   $LINT_STEPS   steps to run, default "build sparse checkpatch kernel-doc
-#                 kconfig shellcheck"
+#                 kconfig shellcheck docs params"
 #   $KDIR         kernel build tree (the top-level Makefile exports it)
 #   $LINT_JOBS    make -j for the two builds, default nproc
 #   $LINT_UNTRACKED=1  also check untracked (not ignored) files; by default
@@ -31,7 +38,8 @@
 # Checkpatch and its data files are extracted once from Debian's
 # linux-source-6.12 into build/tools/checkpatch/ (re-extracted when that
 # package's version changes).  Missing Debian packages (sparse, shellcheck,
-# linux-source-6.12) are installed with apt-get.
+# linux-source-6.12) are installed with apt-get; python3-docutils is not:
+# the docs step fails and says so (scripts/host-setup.sh installs it).
 
 set -euo pipefail
 
@@ -45,7 +53,7 @@ if [[ ! -d $ROOT ]]; then
 fi
 ROOT=$(cd "$ROOT" && pwd)
 
-STEPS=${LINT_STEPS:-build sparse checkpatch kernel-doc kconfig shellcheck}
+STEPS=${LINT_STEPS:-build sparse checkpatch kernel-doc kconfig shellcheck docs params}
 JOBS=${LINT_JOBS:-$(nproc)}
 
 if [[ -z ${KDIR:-} ]]; then
@@ -64,6 +72,10 @@ LINUX_SRC_PKG=linux-source-6.12
 LINUX_SRC_TAR=/usr/src/$LINUX_SRC_PKG.tar.xz
 TOOLS=$REPO/build/tools/checkpatch
 CHECKPATCH=$TOOLS/scripts/checkpatch.pl
+DOCCHECK=$REPO/scripts/doccheck.py
+# Debian's python3 with Debian's docutils, not whatever python3 is first in
+# $PATH: that is the package host-setup.sh installs.
+PYTHON=/usr/bin/python3
 LOGS=$REPO/build/lint/logs
 
 # "make lint" passes its own flags and command-line variables (W=, C=, -j
@@ -329,11 +341,47 @@ step_shellcheck() {
 	echo "    ${#files[@]} script(s) clean"
 }
 
+step_docs() {
+	local log=$LOGS/docs.log rc=0
+	if [[ ! -d $ROOT/Documentation ]]; then
+		echo "    no Documentation/ in $ROOT" | tee "$log"
+		return 1
+	fi
+	if ! installed python3-docutils || ! "$PYTHON" -c 'import docutils' 2>/dev/null; then
+		echo "    python3-docutils is not installed: run scripts/host-setup.sh, or" | tee "$log"
+		echo "    apt-get install --no-install-recommends python3-docutils" | tee -a "$log"
+		return 1
+	fi
+	(cd "$ROOT" && "$PYTHON" "$DOCCHECK" rst Documentation) >"$log" 2>&1 || rc=$?
+	show "$log"
+	return "$rc"
+}
+
+# The module the build step made, or (without that step) a plain build of
+# a fresh copy: modinfo needs a .ko.
+step_params() {
+	local log=$LOGS/params.log ko=$WORK/w1/drivers/block/cnvme/cnvme.ko rc=0
+	if [[ ! -f $ko ]]; then
+		local copy=$WORK/params
+		copy_tree "$copy"
+		ko=$copy/drivers/block/cnvme/cnvme.ko
+		if ! make -C "$KDIR" M="$copy" -j"$JOBS" modules >"$log" 2>&1 || [[ ! -f $ko ]]; then
+			show "$log" "$copy"
+			echo "    no cnvme.ko to compare with"
+			return 1
+		fi
+	fi
+	(cd "$ROOT" && "$PYTHON" "$DOCCHECK" params Documentation/parameters.rst "$ko") \
+		>"$log" 2>&1 || rc=$?
+	show "$log"
+	return "$rc"
+}
+
 # ------------------------------------------------------------------- main
 
 for s in $STEPS; do
 	case $s in
-	build | sparse | checkpatch | kernel-doc | kconfig | shellcheck) ;;
+	build | sparse | checkpatch | kernel-doc | kconfig | shellcheck | docs | params) ;;
 	*)
 		echo "lint: unknown step '$s'" >&2
 		exit 2
@@ -383,6 +431,8 @@ run_step checkpatch step_checkpatch "checkpatch.pl --strict --no-tree --show-typ
 run_step kernel-doc step_kernel_doc "kernel-doc -none -Wall"
 run_step kconfig step_kconfig "conf --allmodconfig Kconfig"
 run_step shellcheck step_shellcheck "shellcheck -x"
+run_step docs step_docs "docutils on Documentation/*.rst (warnings are errors)"
+run_step params step_params "Documentation/parameters.rst against modinfo -p cnvme.ko"
 
 printf '\n%s==> lint summary (%s)%s\n' "$bold" "$ROOT" "$reset"
 printf '    %s\n' "${summary[@]}"

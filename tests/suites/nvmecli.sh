@@ -8,7 +8,7 @@
 # it: nose2 from the source root, tests/config.json naming /dev/nvme0 and
 # /dev/nvme0n1.  The ten tests that pass against the stock driver on QEMU
 # 7.2 are test points; NVMECLI_ALL=1 also runs the other nine and reports
-# their results as diagnostics (Documentation/testing.md says why they
+# their results as diagnostics (Documentation/testing.rst says why they
 # fail on both drivers).  Made for the default profile.
 
 # The helpers below run through check "$@", which shellcheck cannot see.

@@ -817,7 +817,7 @@ out_free_rq:
 	return ret;
 }
 
-/* Passthrough needs the big SQEs and CQEs; cnvme has no polled queues. */
+/* Passthrough needs the big SQEs and CQEs, and is not polled (no IOPOLL). */
 static int cnvme_uring_checks(unsigned int issue_flags)
 {
 	if ((issue_flags & (IO_URING_F_SQE128 | IO_URING_F_CQE32)) !=

@@ -940,7 +940,7 @@ static __always_inline int cnvme_process_cq(struct cnvme_queue *q,
  *
  * By default completions are handled right here in hard-irq context:
  * each is a few loads and a blk-mq call, cheaper than waking a thread
- * (Documentation/benchmarks.md has the measurement).  With
+ * (Documentation/benchmarks.rst has the measurement).  With
  * use_threaded_interrupts=1 this is the queue's irq thread instead, woken
  * by cnvme_irq_check().
  *
