@@ -11,7 +11,8 @@
 #   RUNS="s@p s@p"       only these (suite, profile) pairs, each of which
 #                        must be a line of tests/matrix for $DRIVER
 #   HOST_TESTS=0         leave out the host tests (tests/host/*.sh: the
-#                        DKMS package, with one boot of its module); they
+#                        DKMS package, with one boot of its module; make
+#                        bench's report on a fixture, no boot); they
 #                        run first, for DRIVER=cnvme, when SUITES is empty
 #                        or names "host"; a run without them says why
 #

@@ -3,10 +3,13 @@
 """Turn the raw results of make bench into a table, a JSON file and a chart.
 
     report.py OUT_DIR
+    report.py --rerun OUT_DIR REPS   (what to run again, for scripts/bench.sh)
 
 OUT_DIR is out/bench: wall/ and insns/ hold what the two boots of
 scripts/bench.sh brought back (runs.tsv, fio/*.json; insns/ also
-marks.tsv, plugin.log and kallsyms-*.txt).  Writes OUT_DIR/results.json,
+marks.tsv, plugin.log and kallsyms-*.txt); insns-rerunN/ the boots that
+ran rejected repetitions again (see reject()).  The tables and the chart
+(wall.dat, insns.dat) come from one structure, headline().  Writes OUT_DIR/results.json,
 OUT_DIR/report.txt (also printed), OUT_DIR/profile.txt, OUT_DIR/bench.png.
 Uses the standard library only; the chart needs gnuplot.
 """
@@ -215,30 +218,80 @@ class Symbols:
 COUNTED = ("total", "kernel", "user") + tuple(TRACE_EVENTS.values())
 
 
-def insns(outdir):
-    d = os.path.join(outdir, "insns")
+# A repetition's instructions per I/O is impossible when it is not
+# positive (the N2-I/O run counted fewer instructions than the N1 one: a
+# disturbed N1 run or a mispaired marker) and wild when it lies further
+# from the median of all the repetitions of its driver and configuration
+# than both REJECT_MADS median absolute deviations and REJECT_FRAC times
+# the median, i.e. above twice the median.  Both: with three repetitions
+# the MAD alone may be 0, and QD1 genuinely comes out in modes up to ~1.8x
+# apart (whether fio slept before the interrupt), which must not be
+# rejected.  Rejected repetitions are left out of every number and listed
+# in the report; scripts/bench.sh runs them again (BENCH_RERUNS).
+REJECT_MADS = 3.0
+REJECT_FRAC = 1.0
+
+
+def reject(values):
+    """values: {rep: per-I/O value}.  Returns {rep: reason} of the rejected."""
+    if not values:
+        return {}
+    m = statistics.median(values.values())
+    mad = statistics.median(abs(v - m) for v in values.values())
+    limit = max(REJECT_MADS * mad, REJECT_FRAC * abs(m))
+    out = {}
+    for rep, v in values.items():
+        if v <= 0:
+            out[rep] = "%.0f: not positive" % v
+        elif abs(v - m) > limit:
+            out[rep] = "%.0f: %.0f from the median %.0f (limit max(%g MAD, %g x median) = %.0f)" % (
+                v,
+                abs(v - m),
+                m,
+                REJECT_MADS,
+                REJECT_FRAC,
+                limit,
+            )
+    return out
+
+
+def insns_dirs(outdir):
+    """insns/ and the re-run boots' insns-rerunN/, in the order they ran."""
+    out = [os.path.join(outdir, "insns")]
+    i = 1
+    while os.path.exists(os.path.join(outdir, "insns-rerun%d" % i, "marks.tsv")):
+        out.append(os.path.join(outdir, "insns-rerun%d" % i))
+        i += 1
+    return out
+
+
+def insns_counts(d, rep_offset):
+    """Counts between the markers of one boot's runs, keyed (rep, drv, cfg, n)
+    with rep shifted by rep_offset (re-run boots number their reps from 1)."""
     labels = read_tsv(os.path.join(d, "marks.tsv"))
     runs = read_tsv(os.path.join(d, "runs.tsv"))
     log = os.path.join(d, "plugin.log")
-    if not labels or not os.path.exists(log):
-        return None, None
     # The k-th marker the plugin saw is the k-th line of marks.tsv.
     marks, _ = parse_plugin_log(log, set())
     if len(marks) != len(labels):
         raise SystemExit(
-            "insns: %d markers in plugin.log but %d in marks.tsv: something else executed the marker"
-            % (len(marks), len(labels))
+            "insns: %d markers in %s but %d in marks.tsv: something else executed the marker"
+            % (len(marks), log, len(labels))
         )
+
+    def rk(rep):
+        return str(int(rep) + rep_offset)
+
     ios = {}
     for r in runs:
         if r[3] == "ok":
             n = int(r[4].rsplit("-", 1)[1].split(".")[0])
-            ios[(r[0], r[1], r[2], n)] = fio_sum(os.path.join(d, r[4]))[1]
+            ios[(rk(r[0]), r[1], r[2], n)] = fio_sum(os.path.join(d, r[4]))[1]
     counts = {}
     prof_seq = {}
     begin = {}
     for lab, mk in zip(labels, marks):
-        rep, drv, cfg, n, edge, prof = lab[0], lab[1], lab[2], int(lab[3]), lab[4], lab[5]
+        rep, drv, cfg, n, edge, prof = rk(lab[0]), lab[1], lab[2], int(lab[3]), lab[4], lab[5]
         key = (rep, drv, cfg, n)
         # Two-job runs have two markers at each end: the first job's
         # begin and the last job's end bracket the run.  A profile dump
@@ -251,11 +304,38 @@ def insns(outdir):
         else:
             b = begin[key]
             counts[key] = {k: mk[k] - b[k] for k in COUNTED}
+    return counts, ios, prof_seq
+
+
+def insns(outdir):
+    d = os.path.join(outdir, "insns")
+    if not read_tsv(os.path.join(d, "marks.tsv")) or not os.path.exists(os.path.join(d, "plugin.log")):
+        return None, None
+    counts, ios, prof_seq = {}, {}, {}
+    rerun_reps = set()
+    offset = 0
+    for i, dd in enumerate(insns_dirs(outdir)):
+        try:
+            c, o, p = insns_counts(dd, offset)
+        except SystemExit as e:
+            if not i:
+                raise
+            # A re-run boot that did not complete adds nothing.
+            print("report: %s left out: %s" % (dd, e), file=sys.stderr)
+            continue
+        if i:
+            rerun_reps |= {k[0] for k in c}
+        else:
+            prof_seq = p
+        counts.update(c)
+        ios.update(o)
+        offset = max([offset] + [int(k[0]) for k in c])
+    log = os.path.join(d, "plugin.log")
     res = {}
     for cfg, title in INSN_CONFIGS:
         entry = {"title": title, "drivers": {}}
         for drv in DRIVERS + VARIANTS:
-            per = collections.defaultdict(list)
+            per = collections.defaultdict(dict)  # counter -> rep -> per I/O
             reps = sorted({k[0] for k in counts if k[1] == drv and k[2] == cfg}, key=int)
             for rep in reps:
                 ns = sorted(k[3] for k in counts if k[:3] == (rep, drv, cfg))
@@ -265,29 +345,38 @@ def insns(outdir):
                 c1, c2 = counts[(rep, drv, cfg, n1)], counts[(rep, drv, cfg, n2)]
                 dio = ios.get((rep, drv, cfg, n2), n2) - ios.get((rep, drv, cfg, n1), n1)
                 for k in COUNTED:
-                    per[k].append((c2[k] - c1[k]) / dio)
-            if per["total"]:
-                s = stats(per["total"])
-                # Other guest activity (udev, kworkers) only ever adds
-                # instructions to a run: the cheapest run of each size over
-                # the repetitions is the best estimate of the I/O path.
-                best = {}
-                for n in sorted({k[3] for k in counts if k[1] == drv and k[2] == cfg}):
-                    keys = [k for k in counts if k[1:] == (drv, cfg, n)]
-                    best[n] = (
-                        min(counts[k]["total"] for k in keys),
-                        statistics.median(ios.get(k, n) for k in keys),
-                    )
-                (c1, i1), (c2, i2) = best[min(best)], best[max(best)]
-                s["best"] = (c2 - c1) / (i2 - i1)
-                s["spread_pct"] = 100.0 * (s["max"] - s["min"]) / s["median"]
-                for k in COUNTED[1:]:
-                    s[k] = statistics.median(per[k])
-                # Rep 1 is the profiled one: its own interrupt rate.
-                s["msix_irqs_rep1"] = per["msix_irqs"][0] if reps and reps[0] == "1" else None
-                entry["drivers"][drv] = s
+                    per[k][rep] = (c2[k] - c1[k]) / dio
+            if not per["total"]:
+                continue
+            rejected = reject(per["total"])
+            good = [r for r in sorted(per["total"], key=int) if r not in rejected]
+            s = stats([per["total"][r] for r in good]) or {"n": 0, "values": []}
+            s["reps"] = good
+            s["rejected"] = [{"rep": r, "value": per["total"][r], "why": rejected[r]} for r in sorted(rejected, key=int)]
+            s["rerun"] = sorted((r for r in per["total"] if r in rerun_reps), key=int)
+            entry["drivers"][drv] = s
+            if not good:
+                continue
+            # Other guest activity (udev, kworkers) only ever adds
+            # instructions to a run: the cheapest run of each size over
+            # the accepted repetitions is the best estimate of the I/O
+            # path.  It lies within [min, max] of the repetitions.
+            best = {}
+            for n in sorted({k[3] for k in counts if k[1] == drv and k[2] == cfg}):
+                keys = [k for k in counts if k[1:] == (drv, cfg, n) and k[0] in good]
+                best[n] = (
+                    min(counts[k]["total"] for k in keys),
+                    statistics.median(ios.get(k, n) for k in keys),
+                )
+            (c1, i1), (c2, i2) = best[min(best)], best[max(best)]
+            s["best"] = (c2 - c1) / (i2 - i1)
+            s["spread_pct"] = 100.0 * (s["max"] - s["min"]) / s["median"]
+            for k in COUNTED[1:]:
+                s[k] = statistics.median(per[k][r] for r in good)
+            # Rep 1 is the profiled one: its own interrupt rate.
+            s["msix_irqs_rep1"] = per["msix_irqs"].get("1")
         st, cn = entry["drivers"].get("stock"), entry["drivers"].get("cnvme")
-        if st and cn:
+        if st and cn and "best" in st and "best" in cn:
             entry["ratio_cnvme_stock"] = cn["best"] / st["best"]
         if entry["drivers"]:
             res[cfg] = entry
@@ -327,36 +416,90 @@ def insns(outdir):
 # --- output -----------------------------------------------------------------------
 
 
-def table_wall(w):
-    out = []
-    hdr = "%-28s %-20s %-20s %-20s %-16s" % (
-        "config (IOPS)",
-        "stock med [min-max]",
-        "cnvme med [min-max]",
-        "null_blk med [min-max]",
-        "cnvme/stock",
-    )
-    out.append(hdr)
-    out.append("-" * len(hdr))
-    for cfg, title in CONFIGS:
-        if cfg not in w:
+# Colours of the drivers in the chart, in the order of DRIVERS + VARIANTS.
+COLOURS = {
+    "stock": "#4477aa",
+    "cnvme": "#ee6677",
+    "null_blk": "#228833",
+    "cnvme-threaded": "#ccbb44",
+    "cnvme-inject": "#aa3377",
+    "cnvme-base": "#66ccee",
+}
+
+
+def headline(w, ins):
+    """The numbers the tables lead with and the chart draws, from one place.
+
+    A list of panels (wall clock, instructions), each with the drivers
+    measured in it (however many) and per configuration, per driver,
+    [value, lo, hi] (wall: median IOPS and min-max over rounds; insns:
+    best instructions per I/O and min-max over the accepted repetitions),
+    a string instead when the driver skipped it, and the cnvme/stock ratio.
+    """
+    panels = []
+    for name, data, confs, key in (("wall", w, CONFIGS, "median"), ("insns", ins, INSN_CONFIGS, "best")):
+        if not data:
             continue
-        e = w[cfg]
-        cells = []
-        for drv in DRIVERS:
-            s = e["drivers"].get(drv)
-            if not s:
-                cells.append("-")
-            elif "skipped" in s:
-                cells.append("skip: " + s["skipped"])
-            else:
-                cells.append("%s [%s-%s]" % (fmt_k(s["median"]), fmt_k(s["min"]), fmt_k(s["max"])))
-        if "ratio_cnvme_stock" in e:
-            rr = e["ratio_per_round"]
-            ratio = "%.2f [%.2f-%.2f]" % (e["ratio_cnvme_stock"], rr["min"], rr["max"])
-        else:
-            ratio = "n/a"
-        out.append("%-28s %-20s %-20s %-20s %-16s" % (title, cells[0], cells[1], cells[2], ratio))
+        drivers = [
+            d for d in DRIVERS + VARIANTS if any(d in e["drivers"] for e in data.values())
+        ]
+        rows = []
+        for cfg, title in confs:
+            e = data.get(cfg)
+            if not e:
+                continue
+            vals = {}
+            for d in drivers:
+                s = e["drivers"].get(d)
+                if not s:
+                    continue
+                if "skipped" in s:
+                    vals[d] = "skip: " + s["skipped"]
+                elif key in s:
+                    vals[d] = [s[key], s["min"], s["max"]]
+                else:
+                    vals[d] = "no accepted repetition"
+            ratio = None
+            if "ratio_cnvme_stock" in e:
+                rr = e.get("ratio_per_round")
+                ratio = [e["ratio_cnvme_stock"], rr["min"] if rr else None, rr["max"] if rr else None]
+            rows.append({"cfg": cfg, "title": title, "values": vals, "ratio": ratio})
+        panels.append({"name": name, "value": key, "drivers": drivers, "rows": rows})
+    return panels
+
+
+def cell(v):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return "%s [%s-%s]" % (fmt_k(v[0]), fmt_k(v[1]), fmt_k(v[2]))
+
+
+def ratio_cell(r):
+    if not r:
+        return "n/a"
+    if r[1] is None:
+        return "%.2f" % r[0]
+    return "%.2f [%.2f-%.2f]" % tuple(r)
+
+
+def table_head(panel, first):
+    """The headline table of a panel: one column per driver measured."""
+    stat = "med" if panel["value"] == "median" else "best"
+    cols = ["%s %s [min-max]" % (d, stat) for d in panel["drivers"]]
+    width = max([22] + [len(c) + 2 for c in cols])
+    fmt = "%-28s " + " ".join(["%%-%ds" % width] * len(cols)) + " %-16s"
+    out = [fmt % tuple([first] + cols + ["cnvme/stock"])]
+    out.append("-" * len(out[0].rstrip()))
+    for row in panel["rows"]:
+        cells = [cell(row["values"].get(d)) for d in panel["drivers"]]
+        out.append((fmt % tuple([row["title"]] + cells + [ratio_cell(row["ratio"])])).rstrip())
+    return out
+
+
+def table_wall(w, panel):
+    out = table_head(panel, "config (IOPS)")
     out.append("")
     out.append("interrupts per I/O (median over rounds; NVMe I/O queues):")
     for cfg, title in CONFIGS:
@@ -370,32 +513,40 @@ def table_wall(w):
     return out
 
 
-def table_insns(ins):
-    out = []
-    hdr = "%-22s %-30s %-30s %-30s %-11s" % (
-        "guest insns per I/O",
-        "stock best [reps] spread",
-        "cnvme best [reps] spread",
-        "null_blk best [reps] spread",
-        "cnvme/stock",
-    )
-    out.append(hdr)
-    out.append("-" * len(hdr))
+def table_insns(ins, panel):
+    out = table_head(panel, "guest insns per I/O")
+    out.append("")
+    out.append("  spread of the accepted repetitions, (max - min) / median:")
     for cfg, title in INSN_CONFIGS:
         e = ins.get(cfg)
         if not e:
             continue
-        cells = []
-        for drv in DRIVERS:
-            s = e["drivers"].get(drv)
-            if not s:
-                cells.append("-")
-            else:
-                cells.append(
-                    "%s [%s-%s] %.1f%%" % (fmt_k(s["best"]), fmt_k(s["min"]), fmt_k(s["max"]), s["spread_pct"])
+        cells = [
+            "%s %.1f%% (%d)" % (d, s["spread_pct"], s["n"])
+            for d, s in e["drivers"].items()
+            if "spread_pct" in s
+        ]
+        out.append("  %-22s %s" % (title, "   ".join(cells)))
+    out.append("")
+    out.append(
+        "  rejected repetitions (not positive, or further from the median than both"
+        " %g MAD and %g x median) and repetitions re-run:" % (REJECT_MADS, REJECT_FRAC)
+    )
+    anyrej = False
+    for cfg, title in INSN_CONFIGS:
+        e = ins.get(cfg)
+        if not e:
+            continue
+        for d, s in e["drivers"].items():
+            if s["rejected"] or s["rerun"]:
+                anyrej = True
+                out.append(
+                    "  %-22s %s: %d rejected, %d re-run, %d accepted" % (title, d, len(s["rejected"]), len(s["rerun"]), s["n"])
                 )
-        ratio = "%.2f" % e["ratio_cnvme_stock"] if "ratio_cnvme_stock" in e else "n/a"
-        out.append("%-22s %-30s %-30s %-30s %-11s" % (title, cells[0], cells[1], cells[2], ratio))
+                for r in s["rejected"]:
+                    out.append("  %-22s   rep %s rejected: %s" % ("", r["rep"], r["why"]))
+    if not anyrej:
+        out.append("  none")
     out.append("")
     out.append("  of which kernel / user space (median):")
     for cfg, title in INSN_CONFIGS:
@@ -403,9 +554,9 @@ def table_insns(ins):
         if not e:
             continue
         cells = []
-        for drv in DRIVERS:
+        for drv in panel["drivers"]:
             s = e["drivers"].get(drv)
-            if s:
+            if s and "kernel" in s:
                 cells.append("%s %s / %s" % (drv, fmt_k(s["kernel"]), fmt_k(s["user"])))
         out.append("  %-22s %s" % (title, "   ".join(cells)))
     if any(s.get("sq_doorbells") for e in ins.values() for s in e["drivers"].values()):
@@ -418,7 +569,7 @@ def table_insns(ins):
             cells = []
             for drv in ("stock", "cnvme"):
                 s = e["drivers"].get(drv)
-                if s:
+                if s and "sq_doorbells" in s:
                     cells.append(
                         "%s %.2f + %.2f, %.2f irq" % (drv, s["sq_doorbells"], s["cq_doorbells"], s["msix_irqs"])
                     )
@@ -460,7 +611,8 @@ def table_variants(w, ins, prof):
         for cfg, title in INSN_CONFIGS:
             e = (ins or {}).get(cfg, {})
             s, c = e.get("drivers", {}).get(var), e.get("drivers", {}).get("cnvme")
-            if s:
+            c = c if c and "best" in c else None
+            if s and "best" in s:
                 rows.append(
                     "  insns %-26s %.0f [%.0f-%.0f] per I/O, %s/cnvme %s, %.2f irq/IO"
                     % (
@@ -530,62 +682,93 @@ def profile_text(prof):
     return out
 
 
-def chart(outdir, w, ins):
+def chart_label(row):
+    """An x label that cannot break the data file's columns: no tabs,
+    newlines or quotes; the cnvme/stock ratio of the table included."""
+    t = row["title"]
+    if row["ratio"]:
+        t += " (cnvme/stock %.2f)" % row["ratio"][0]
+    return re.sub(r'[\t\n\r"\\]', " ", t)
+
+
+def chart_data(path, panel):
+    """The chart's data file: exactly the panel's headline numbers, in
+    thousands, tab-separated: label, then value, lo, hi per driver."""
+    with open(path, "w") as f:
+        f.write("# %s: %s, bars min-max; values / 1000\n" % (panel["name"], panel["value"]))
+        f.write("\t".join(["# label"] + ["%s\t%s_lo\t%s_hi" % (d, d, d) for d in panel["drivers"]]) + "\n")
+        for row in panel["rows"]:
+            cells = [chart_label(row)]
+            for d in panel["drivers"]:
+                v = row["values"].get(d)
+                if isinstance(v, list):
+                    cells += [repr(x / 1000.0) for x in v]
+                else:
+                    cells += ["NaN"] * 3
+            f.write("\t".join(cells) + "\n")
+
+
+def chart(outdir, panels, term="pngcairo", out="bench.png"):
+    files = {}
+    for p in panels:
+        files[p["name"]] = os.path.join(outdir, "%s.dat" % p["name"])
+        chart_data(files[p["name"]], p)
     gp = shutil.which("gnuplot")
     if not gp:
         print("report: no gnuplot, no chart", file=sys.stderr)
         return
-    wd = os.path.join(outdir, "wall.dat")
-    with open(wd, "w") as f:
-        f.write("# config stock min max cnvme min max null_blk min max (kIOPS)\n")
-        for cfg, title in CONFIGS:
-            if cfg not in w:
-                continue
-            cells = []
-            for drv in DRIVERS:
-                s = w[cfg]["drivers"].get(drv)
-                if s and "median" in s:
-                    cells += ["%.3f" % (s[k] / 1000.0) for k in ("median", "min", "max")]
-                else:
-                    cells += ["0"] * 3
-            f.write('"%s" %s\n' % (title, " ".join(cells)))
-    idat = os.path.join(outdir, "insns.dat")
-    with open(idat, "w") as f:
-        f.write("# config stock min max cnvme min max null_blk min max (k insns per I/O)\n")
-        for cfg, title in INSN_CONFIGS:
-            e = (ins or {}).get(cfg)
-            if not e:
-                continue
-            cells = []
-            for drv in DRIVERS:
-                s = e["drivers"].get(drv)
-                if s:
-                    cells += ["%.3f" % (s[k] / 1000.0) for k in ("median", "min", "max")]
-                else:
-                    cells += ["0"] * 3
-            f.write('"%s" %s\n' % (title, " ".join(cells)))
-    if not w and not ins:
+    if not panels:
         return
-    png = os.path.join(outdir, "bench.png")
+    byname = {p["name"]: p for p in panels}
+
+    def words(name, f):
+        p = byname.get(name)
+        return " ".join(f(d) for d in p["drivers"]) if p else ""
+
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chart.gp")
     subprocess.run(
         [
             gp,
             "-e",
-            "wall='%s'; insns='%s'; out='%s'; haswall=%d; hasinsns=%d" % (wd, idat, png, bool(w), bool(ins)),
+            "wall='%s'; insns='%s'; out='%s'; term='%s'; wdrivers='%s'; idrivers='%s'; wcolours='%s'; icolours='%s'"
+            % (
+                files.get("wall", ""),
+                files.get("insns", ""),
+                os.path.join(outdir, out),
+                term,
+                words("wall", str),
+                words("insns", str),
+                words("wall", lambda d: COLOURS.get(d, "#bbbbbb")),
+                words("insns", lambda d: COLOURS.get(d, "#bbbbbb")),
+            ),
             script,
         ],
         check=True,
     )
 
 
+def rerun(outdir, reps):
+    """What scripts/bench.sh should run again: "DRIVER CONFIG COUNT" lines,
+    COUNT repetitions to get back to REPS accepted ones."""
+    ins, _ = insns(outdir)
+    for cfg, _t in INSN_CONFIGS:
+        for drv, s in (ins or {}).get(cfg, {"drivers": {}})["drivers"].items():
+            if s["rejected"] and s["n"] < reps:
+                print("%s %s %d" % (drv, cfg, reps - s["n"]))
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--rerun":
+        rerun(sys.argv[2], int(sys.argv[3]))
+        return
     outdir = sys.argv[1] if len(sys.argv) > 1 else "out/bench"
     w = wall(outdir) if os.path.exists(os.path.join(outdir, "wall", "runs.tsv")) else {}
     ins, prof = (None, None)
     if os.path.exists(os.path.join(outdir, "insns", "marks.tsv")):
         ins, prof = insns(outdir)
 
+    panels = headline(w, ins)
+    heads = {p["name"]: p for p in panels}
     lines = []
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     for name in ("wall", "insns"):
@@ -616,7 +799,7 @@ def main():
             "Wall clock (QEMU TCG, 2 vCPUs, null-co, fio io_uring on vCPU 0; %s rounds x %s s): IOPS"
             % (m.get("ROUNDS"), m.get("RUNTIME"))
         )
-        lines += table_wall(w)
+        lines += table_wall(w, heads["wall"])
         lines.append("")
     if ins:
         m = meta.get("insns", {})
@@ -625,9 +808,9 @@ def main():
             % (m.get("INSNS_SMP") or "1", m.get("ICOUNT") or "off", m.get("REPS"), m.get("NUMBER_IOS"))
         )
         lines.append(
-            "best = (min count(N2) - min count(N1)) / (N2 - N1) over the reps; [reps] = that per rep"
+            "best = (min count(N2) - min count(N1)) / (N2 - N1) over the accepted reps; [min-max] = that per accepted rep"
         )
-        lines += table_insns(ins)
+        lines += table_insns(ins, heads["insns"])
         lines.append("")
     lines += table_variants(w, ins, prof)
     text = "\n".join(lines)
@@ -637,12 +820,12 @@ def main():
     if prof:
         with open(os.path.join(outdir, "profile.txt"), "w") as f:
             f.write("\n".join(profile_text(prof)) + "\n")
-    js = {"meta": meta, "wall_iops": w, "insns_per_io": ins}
+    js = {"meta": meta, "headline": panels, "wall_iops": w, "insns_per_io": ins}
     if prof:
         js["profile_modules"] = {"%s/%s" % k: v["modules"] for k, v in prof.items()}
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump(js, f, indent=1, sort_keys=True)
-    chart(outdir, w, ins)
+    chart(outdir, panels)
     print("report: %s/{report.txt,results.json,profile.txt,bench.png}" % outdir)
 
 
