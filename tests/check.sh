@@ -47,7 +47,7 @@ done <"$ROOT/tests/matrix"
 
 # A pair in RUNS that the matrix does not run for this driver is a typo or
 # a stale list: say so rather than run less than asked.
-for want in ${RUNS//,/ }; do
+for want in ${RUNS:+${RUNS//,/ }}; do
 	found=0
 	for run in "${runs[@]}"; do
 		[[ ${run/ /@} == "$want" ]] && found=1
