@@ -573,6 +573,14 @@ if [[ -s $OUT/log-unexpected ]]; then
 	why="${why:+$why; }$scan_why"
 	log "$SUITE @ $PROFILE: whole-boot log scan: $nbad unexpected line(s):"
 	head -n 20 "$OUT/log-unexpected" | sed 's/^/  | /' >&2
+	# A "Call Trace:" says nothing without the lines that name what it
+	# traces (the header line may match no pattern: "irq 11: nobody
+	# cared", say): the kernel lines around the first unexpected one.
+	first_line=$(awk 'NR == 1' "$OUT/log-unexpected")
+	grep -aoE '\[ *[0-9]+\.[0-9]{6}\] .*' "$LOG" | tr -d '\r' | awk -v l="$first_line" '
+		{ buf[NR % 16] = $0 }
+		!at && $0 == l { at = NR; for (i = NR - 15; i <= NR; i++) if (i > 0) print buf[i % 16]; next }
+		at && NR <= at + 24 { print }' | sed 's/^/  : /' >&2
 fi
 
 if [[ $status == ok ]]; then

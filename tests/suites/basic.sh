@@ -135,6 +135,34 @@ intx_used() {
 	done
 }
 
+# intx_count: interrupts so far on the pin of every NVMe function, and
+# disk_ios DISK: the requests it completed (reads, writes, discards,
+# flushes).
+intx_count() {
+	local d n=0 irq
+	for d in $(nvme_pci_devices); do
+		irq=$(<"$d/irq")
+		n=$((n + $(awk -v irq="$irq:" '$1 == irq {
+			for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i; print n + 0 }' /proc/interrupts)))
+	done
+	echo "$n"
+}
+disk_ios() { awk '{ print $1 + $5 + $12 + $15 }' "/sys/block/$1/stat"; }
+
+# A level-triggered pin drops only when the controller learns that a CQ
+# is empty; a driver that leaves it up over an empty queue takes
+# interrupts that find nothing, thousands a second, until the kernel
+# disables the line ("nobody cared").  Each completion may raise the pin
+# once; 16 more allow for admin commands.
+intx_no_storm() { # DISK IRQS_BEFORE IOS_BEFORE
+	local irqs ios
+	irqs=$(($(intx_count) - $2))
+	ios=$(($(disk_ios "$1") - $3))
+	echo "$irqs interrupts for $ios completed requests"
+	((ios > 0)) || fail "no request completed" || return 1
+	((irqs <= ios + 16)) || fail "$irqs interrupts for $ios requests: interrupts that found no completion"
+}
+
 ktap_begin
 
 # The device's trace of queue creation, for reading FUA writes back from
@@ -152,6 +180,10 @@ if [[ -n ${EXPECT_IOMMU:-} ]]; then
 	check iommu_translates iommu_active
 fi
 
+if [[ ${EXPECT_IRQ:-} == intx ]]; then
+	IRQS0=$(intx_count)
+	IOS0=$(disk_ios "$P")
+fi
 # Mixed sizes from one LBA to 256 KiB, buffers at 512-byte offsets within
 # pages (PRP1 offset handling).
 check fio_mixed_sizes fio_verify "$P" --rw=randwrite --bsrange="$LBS-256k" \
@@ -176,6 +208,7 @@ fi
 
 if [[ ${EXPECT_IRQ:-} == intx ]]; then
 	check interrupts_on_intx intx_used
+	check intx_no_interrupt_storm intx_no_storm "$P" "$IRQS0" "$IOS0"
 fi
 
 check ext4_mkfs ext4_mkfs "$P"

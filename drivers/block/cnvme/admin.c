@@ -816,6 +816,15 @@ static void cnvme_dbbuf_init(struct cnvme_ctrl *ctrl)
 
 	if (!(ctrl->oacs & NVME_CTRL_OACS_DBBUF_SUPP))
 		return;
+	/*
+	 * A pin-based interrupt is a level, which the controller lowers
+	 * when an MMIO CQ head doorbell shows the queue drained.  Shadow
+	 * CQ heads skip most of those writes and can leave the line up
+	 * over an empty queue: an interrupt storm that ends in "nobody
+	 * cared" (QEMU's controller does this).  MSI and MSI-X are edges.
+	 */
+	if (!ctrl->pdev->msix_enabled && !ctrl->pdev->msi_enabled)
+		return;
 	size = (size_t)(cnvme_max_io_queues() + 1) * 2 * ctrl->db_stride *
 	       sizeof(__le32);
 	size = round_up(size, CNVME_CTRL_PAGE_SIZE);

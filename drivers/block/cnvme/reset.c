@@ -396,8 +396,9 @@ void cnvme_reset_work(struct work_struct *work)
 	while ((ret = cnvme_reset_once(ctrl))) {
 		if (!READ_ONCE(ctrl->rebuild_broken) ||
 		    READ_ONCE(ctrl->state) != CNVME_CTRL_CONNECTING ||
-		    tries++ >= CNVME_RESET_TRIES)
+		    tries >= CNVME_RESET_TRIES)
 			break;
+		tries++;
 		dev_warn(ctrl->dev, "controller disturbed during the reset, trying again\n");
 	}
 	trace_cnvme_reset_done(ctrl, ret, tries);

@@ -4,10 +4,12 @@
  * comes back, for perf, bpftrace and tracefs (events/cnvme/).
  *
  * The fields of cnvme_setup_cmd, cnvme_complete_rq and cnvme_sq_doorbell
- * carry the names of the stock driver's nvme_setup_cmd, nvme_complete_rq
- * and nvme_sq where they mean the same (ctrl_id, disk, qid, cid, opcode,
- * flags, fctype, nsid, cdw10, status, result, retries, sq_tail), so a
- * recipe written for nvme:* works on cnvme:* with the event names changed.
+ * carry the names of the stock driver's nvme_setup_cmd and
+ * nvme_complete_rq where they mean the same (ctrl_id, disk, qid, cid,
+ * opcode, fctype, nsid, cdw10, status, result, retries; in cnvme_setup_cmd
+ * also flags, the command's own), so a recipe written for nvme:* works on
+ * cnvme:* with the event names changed.  cnvme_complete_rq's flags are
+ * cnvme's (CNVME_IOD_*, printed by name), not stock's nvme_req flags.
  *
  * Each trace_cnvme_*() call is a static branch that is patched out while
  * its event is disabled: its arguments are pointers the caller holds
@@ -41,6 +43,15 @@ TRACE_DEFINE_ENUM(CNVME_CTRL_RESETTING);
 TRACE_DEFINE_ENUM(CNVME_CTRL_CONNECTING);
 TRACE_DEFINE_ENUM(CNVME_CTRL_DELETING);
 TRACE_DEFINE_ENUM(CNVME_CTRL_DEAD);
+TRACE_DEFINE_ENUM(CNVME_IOD_USER);
+TRACE_DEFINE_ENUM(CNVME_IOD_CANCELLED);
+TRACE_DEFINE_ENUM(CNVME_IOD_AER);
+
+#define show_cnvme_iod_flags(flags)				\
+	__print_flags(flags, "|",				\
+		{ CNVME_IOD_USER,	"user" },		\
+		{ CNVME_IOD_CANCELLED,	"cancelled" },		\
+		{ CNVME_IOD_AER,	"aer" })
 
 #define show_cnvme_ctrl_state(state)				\
 	__print_symbolic(state,					\
@@ -52,13 +63,16 @@ TRACE_DEFINE_ENUM(CNVME_CTRL_DEAD);
 		{ CNVME_CTRL_DEAD,		"dead" })
 
 #ifndef TRACE_HEADER_MULTI_READ
-/* The disk a request belongs to, or "" for the admin queue. */
+/*
+ * The disk a request belongs to, or "" for the admin queue; padded with
+ * NULs, as the whole array goes to the ring buffer and to user space.
+ */
 static inline void cnvme_trace_disk(char *dst, const struct request *rq)
 {
 	if (rq->q->disk)
-		strscpy(dst, rq->q->disk->disk_name, DISK_NAME_LEN);
+		strscpy_pad(dst, rq->q->disk->disk_name, DISK_NAME_LEN);
 	else
-		dst[0] = '\0';
+		memset(dst, 0, DISK_NAME_LEN);
 }
 
 /*
@@ -154,10 +168,10 @@ TRACE_EVENT(cnvme_complete_rq,
 			   __entry->retries = iod->retries;
 			   __entry->flags = iod->flags;
 			   __entry->status = iod->status;),
-	    TP_printk("ctrl_id=%d, disk=%s, qid=%d, cmdid=%u, res=%#llx, retries=%u, flags=0x%x, status=%#x",
+	    TP_printk("ctrl_id=%d, disk=%s, qid=%d, cmdid=%u, res=%#llx, retries=%u, flags=%s, status=%#x",
 		      __entry->ctrl_id, __entry->disk, __entry->qid, __entry->cid,
-		      __entry->result, __entry->retries, __entry->flags,
-		      __entry->status)
+		      __entry->result, __entry->retries,
+		      show_cnvme_iod_flags(__entry->flags), __entry->status)
 );
 
 /*
@@ -252,8 +266,9 @@ TRACE_EVENT(cnvme_reset,
 );
 
 /*
- * The reset work is over: @ret is 0 when the controller is live again,
- * else the errno of the last of @tries rebuilds (it is then dead).
+ * The reset work's rebuild is over after @tries attempts: @ret is 0 when
+ * the last one brought the controller back (restarting its queues comes
+ * next), else its errno, and the controller is declared dead.
  */
 TRACE_EVENT(cnvme_reset_done,
 	    TP_PROTO(struct cnvme_ctrl *ctrl, int ret, unsigned int tries),
