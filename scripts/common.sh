@@ -50,12 +50,19 @@ lab_install() {
 	lab_apt install -y -q --no-install-recommends "${missing[@]}"
 }
 
-# The kernel version the lab boots: whatever linux-headers-6.12-amd64
-# depends on, installed (then its headers are the host's) or else in the
+# The kernel version the lab boots.  KERNEL=debug: the debug kernel
+# scripts/debug-kernel.sh builds (lab_debug_kver).  Otherwise Debian's:
+# whatever linux-headers-6.12-amd64 depends on, installed (then its headers are the host's) or else in the
 # archive (host-setup.sh unpacks those headers into build/headers/), so an
 # archive update moves the lab with it.
 lab_kver() {
 	local dep
+
+	case ${KERNEL:-debian} in
+	debian) ;;
+	debug) lab_debug_kver; return ;;
+	*) log "error: KERNEL=$KERNEL: debian (the default) or debug"; return 1 ;;
+	esac
 	dep=$(dpkg-query -W -f='${db:Status-Status} ${Depends}' linux-headers-6.12-amd64 2>/dev/null) ||
 		dep=
 	if [[ $dep == installed\ * ]]; then
@@ -69,13 +76,35 @@ lab_kver() {
 	printf '%s\n' "${dep#linux-headers-}"
 }
 
-# Where host-setup.sh unpacks the Debian kernel image for $1.
+# The debug kernel's build tree (Debian's linux-source-6.12 unpacked), its
+# config fragment, and its version: the source's upstream version, then a
+# hash of the fragment and of the source package's version, so that a
+# change of either names a new kernel (a new guest image, a rebuilt
+# cnvme.ko) and "cnvme-debug" tells it from Debian's in every log.
+LAB_DEBUG_SRC=$LAB_BUILD/debug-kernel/linux-source-6.12
+LAB_DEBUG_CONFIG=$LAB_ROOT/scripts/debug-kernel.config
+lab_debug_kver() {
+	local ver key
+
+	ver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null) || {
+		log "error: no linux-source-6.12: run scripts/host-setup.sh"
+		return 1
+	}
+	key=$({ printf 'linux-source-6.12 %s\n' "$ver"; cat "$LAB_DEBUG_CONFIG"; } |
+		sha256sum | cut -c1-8)
+	printf '%s-cnvme-debug-%s\n' "${ver%%-*}" "$key"
+}
+
+# Where host-setup.sh unpacks the Debian kernel image for $1, or
+# debug-kernel.sh installs the debug kernel.
 lab_kernel_dir() { printf '%s/kernel/%s\n' "$LAB_BUILD" "$1"; }
 
 # The kernel build tree for $1: the installed headers' when there are
 # some, else those host-setup.sh unpacked into build/headers/$1/.
 lab_headers_dir() {
-	if [[ -f /usr/src/linux-headers-$1/Makefile ]]; then
+	if [[ $1 == *-cnvme-debug-* ]]; then
+		printf '%s\n' "$LAB_DEBUG_SRC"
+	elif [[ -f /usr/src/linux-headers-$1/Makefile ]]; then
 		printf '/usr/src/linux-headers-%s\n' "$1"
 	else
 		printf '%s/headers/%s/root/usr/src/linux-headers-%s\n' "$LAB_BUILD" "$1" "$1"

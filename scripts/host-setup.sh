@@ -16,6 +16,9 @@ set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 . "$(dirname "$0")/common.sh"
+# Debian's kernel whatever the caller boots: KERNEL=debug's is built from
+# the linux-source-6.12 installed here by scripts/debug-kernel.sh.
+KERNEL=debian
 
 PACKAGES=(
 	qemu-system-x86 qemu-utils linux-source-6.12
