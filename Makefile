@@ -10,6 +10,11 @@
 #                   device profile (DRIVER=stock, SUITES=, PROFILES=,
 #                   RUNS="suite@profile ..." narrow it down; HOST_TESTS=0
 #                   skips the host tests)
+#   make check KERNEL=debug, make run KERNEL=debug
+#                   the same on the debug kernel: KASAN, lockdep, DMA-API
+#                   debugging, kmemleak (built once, ~NN min cold;
+#                   Documentation/testing.rst "The debug kernel")
+#   make debug-kernel  build that kernel (scripts/debug-kernel.sh)
 #   make deb        build/deb/cnvme-dkms_<version>_all.deb (DKMS package)
 #   make dkms-install  install the module with DKMS for every 6.12 kernel
 #                   whose headers are installed (no package)
@@ -29,16 +34,24 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 		    $(lastword $(sort $(wildcard $(CURDIR)/build/headers/6.12.*/root/usr/src/linux-headers-6.12.*-amd64))))
 
 DRIVER ?= cnvme
-export KDIR DRIVER
+# debug: the lab's debug kernel instead of Debian's, and cnvme.ko built
+# for it in build/debug-kernel/cnvme/ (scripts/debug-kernel.sh).
+KERNEL ?=
+export KDIR DRIVER KERNEL
 
 .PHONY: all modules lint run check bench mutants clean distclean help host-setup guest-image \
-	lab-deps deb dkms-install dkms-remove
+	lab-deps deb dkms-install dkms-remove debug-kernel
 
 all: modules
 
+ifeq ($(KERNEL),debug)
+modules:
+	scripts/debug-kernel.sh module
+else
 modules:
 	@test -n "$(KDIR)" || { echo "no kernel build tree: run scripts/host-setup.sh or set KDIR=" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+endif
 
 # scripts/lint.sh [DIR]: LINT_STEPS= picks steps, logs in build/lint/logs/.
 lint:
@@ -50,7 +63,10 @@ lint:
 host-setup:
 	scripts/host-setup.sh
 
-guest-image: host-setup
+debug-kernel: host-setup
+	scripts/debug-kernel.sh >/dev/null
+
+guest-image: host-setup $(if $(filter debug,$(KERNEL)),debug-kernel)
 	scripts/guest-image.sh >/dev/null
 
 # The module is only needed when it is the driver under test.  KDIR may have

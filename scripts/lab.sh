@@ -7,6 +7,10 @@
 #
 # Environment:
 #   DRIVER=cnvme|stock  driver under test (default cnvme)
+#   KERNEL=debug        boot the debug kernel (scripts/debug-kernel.sh,
+#                       built first when not cached) with a cnvme.ko
+#                       built for it (default: debian's kernel); results
+#                       under out/$DRIVER-debug/, per-boot limit x3
 #   V=1                 stream the guest console to the terminal
 #   TIMEOUT=SECONDS     per-boot limit (default: the suite's "lab-timeout:"
 #                       line, else 900)
@@ -22,6 +26,7 @@
 #                       installed: /lib/modules/$KVER/updates/dkms/cnvme.ko.xz
 #                       (.xz, .zst and .gz are decompressed for the guest)
 #   LAB_RESULTS=NAME    results under out/NAME/ instead of out/$DRIVER/
+#                       (out/$DRIVER-debug/ with KERNEL=debug)
 #   LAB_POINTS_REQUIRED=1  fail also when tests/points has no count for
 #                       this suite, profile and driver (CI sets it)
 #
@@ -79,7 +84,9 @@ declare -F "profile_$PROFILE" >/dev/null || die "no profile '$PROFILE' (${PROFIL
 [[ $DRIVER == cnvme || $DRIVER == stock ]] || die "DRIVER must be cnvme or stock"
 [[ $(id -u) -eq 0 ]] || die "run as root"
 
-OUT=$LAB_OUT/${LAB_RESULTS:-$DRIVER}/$SUITE@$PROFILE
+results=$DRIVER
+[[ ${KERNEL:-debian} == debug ]] && results=$DRIVER-debug
+OUT=$LAB_OUT/${LAB_RESULTS:-$results}/$SUITE@$PROFILE
 rm -rf "$OUT"
 mkdir -p "$OUT"
 LOG=$OUT/console.log
@@ -120,7 +127,13 @@ setup_error() {
 	finish error 0 1
 }
 
-KVER=$(lab_kver) || setup_error "no linux-headers-6.12-amd64: run scripts/host-setup.sh"
+if [[ ${KERNEL:-debian} == debug ]]; then
+	# A no-op when cached; else the kernel is built first (not under the
+	# lab lock: other checkouts' boots go on meanwhile).
+	KVER=$("$LAB_ROOT/scripts/debug-kernel.sh") || setup_error "the debug kernel build failed"
+else
+	KVER=$(lab_kver) || setup_error "no linux-headers-6.12-amd64: run scripts/host-setup.sh"
+fi
 KDIR=$(lab_kernel_dir "$KVER")
 [[ -f $KDIR/.ready ]] || setup_error "no guest kernel: run scripts/host-setup.sh"
 GUEST=$(lab_guest_dir "$KVER")
@@ -130,7 +143,12 @@ fi
 
 MODULE=${CNVME_KO:-$LAB_ROOT/drivers/block/cnvme/cnvme.ko}
 if [[ $DRIVER == cnvme ]]; then
-	if [[ -n ${CNVME_KO:-} ]]; then
+	if [[ -z ${CNVME_KO:-} && ${KERNEL:-debian} == debug ]]; then
+		# Built in a copy of the sources, so this tree's cnvme.ko (for
+		# Debian's kernel) stays as it is.
+		MODULE=$("$LAB_ROOT/scripts/debug-kernel.sh" module) ||
+			setup_error "building cnvme.ko for the debug kernel failed"
+	elif [[ -n ${CNVME_KO:-} ]]; then
 		[[ -f $MODULE ]] || setup_error "CNVME_KO=$MODULE: no such file"
 		log "module: $MODULE"
 	else
@@ -144,6 +162,9 @@ fi
 # Timeout: environment, else the suite's own line, else 900 s.
 timeout=${TIMEOUT:-$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$SUITE_FILE" | head -n 1)}
 timeout=${timeout:-900}
+# KASAN, lockdep and kmemleak slow the guest down some 2-3 times (measured:
+# Documentation/testing.rst, "The debug kernel").
+[[ ${KERNEL:-debian} == debug && -z ${TIMEOUT:-} ]] && timeout=$((timeout * 3))
 
 # Two TCG guests on two cores slow each other down until timeouts and
 # the guest's clocksource watchdog misfire, so boots from every checkout

@@ -7,6 +7,8 @@
 # percentiles, where the logs are.
 #
 #   DRIVER=cnvme|stock   driver to show (default cnvme)
+#   KERNEL=debug         on the lab's debug kernel (scripts/debug-kernel.sh,
+#                        built in the first step when not cached)
 #   V=1                  also stream every tool's output and the guest
 #                        console to the terminal
 #
@@ -23,6 +25,7 @@ V=${V:-}
 export DRIVER
 LOGS=$LAB_OUT/run
 RESULT=$LAB_OUT/$DRIVER/demo@default
+[[ ${KERNEL:-debian} == debug ]] && RESULT=$LAB_OUT/$DRIVER-debug/demo@default
 STEPS=4
 n=0
 
@@ -60,7 +63,10 @@ step() {
 # returns on its own failures.
 host_setup() {
 	"$LAB_ROOT/scripts/host-setup.sh" || return 1
-	if grep -q 'installing:' "$LOGS/host.log"; then
+	if [[ ${KERNEL:-debian} == debug ]]; then
+		"$LAB_ROOT/scripts/debug-kernel.sh" || return 1
+		echo "debug kernel $(lab_kver) ready (build/debug-kernel/build.log)" >&3
+	elif grep -q 'installing:' "$LOGS/host.log"; then
 		echo "packages installed ($(rel "$LAB_APT_LOG")), kernel $(lab_kver) unpacked" >&3
 	elif grep -q 'unpacked into' "$LOGS/host.log"; then
 		echo "packages present, kernel $(lab_kver) unpacked" >&3

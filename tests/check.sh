@@ -6,6 +6,8 @@
 # only slow each other down).
 #
 #   DRIVER=cnvme|stock   driver under test (default cnvme)
+#   KERNEL=debug         on the debug kernel (scripts/lab.sh; results in
+#                        out/$DRIVER-debug/)
 #   SUITES="a b"         only these suites (spaces or commas)
 #   PROFILES="x y"       only these profiles
 #   RUNS="s@p s@p"       only these (suite, profile) pairs, each of which
@@ -28,6 +30,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DRIVER=${DRIVER:-cnvme}
 export DRIVER
+# Where scripts/lab.sh puts its results.
+RESULTS=$DRIVER
+[[ ${KERNEL:-debian} == debug ]] && RESULTS=$DRIVER-debug
 
 # in_list WORD LIST: LIST empty means everything.
 in_list() {
@@ -64,6 +69,8 @@ if [[ ${HOST_TESTS:-1} == 0 ]]; then
 	host_why="HOST_TESTS=0"
 elif [[ $DRIVER != cnvme ]]; then
 	host_why="they test cnvme's packaging, DRIVER=$DRIVER"
+elif [[ ${KERNEL:-debian} == debug ]]; then
+	host_why="they test the package on Debian's kernel, KERNEL=debug"
 elif ! in_list host "${SUITES:-}"; then
 	host_why="SUITES='${SUITES:-}' does not name host"
 else
@@ -123,7 +130,7 @@ i=0
 for run in "${runs[@]}"; do
 	read -r suite profile <<<"$run"
 	i=$((i + 1))
-	summary=$ROOT/out/$DRIVER/$suite@$profile/summary
+	summary=$ROOT/out/$RESULTS/$suite@$profile/summary
 	printf '[%d/%d] %s @ %s ... ' "$i" "$total" "$suite" "$profile"
 	out=$("$ROOT/scripts/lab.sh" "$suite" "$profile" 2>&1) || true
 	status=error p=0 f=1 secs=0 n=0 fl=0
@@ -154,7 +161,7 @@ done
 
 if ((bad_boots + bad_host > 0)); then
 	((bad_host == 0)) || echo "check: $bad_host host test(s) failed; logs under build/host/"
-	((bad_boots == 0)) || echo "check: $bad_boots of $total boot(s) failed; logs under out/$DRIVER/"
+	((bad_boots == 0)) || echo "check: $bad_boots of $total boot(s) failed; logs under out/$RESULTS/"
 	printf '%s\n' "${recap[@]}"
 fi
 if ((total > 0)); then
