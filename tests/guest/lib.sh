@@ -31,6 +31,7 @@ ktap_begin() {
 	: >"$POINTS"
 	echo "KTAP version 1"
 	echo "# suite $SUITE, profile $PROFILE, driver $DRIVER, kernel $(uname -r)"
+	kmemleak_begin
 	dmesg_mark
 }
 
@@ -60,10 +61,39 @@ check() { # NAME COMMAND...
 	return 0
 }
 
+# kmemleak (the debug kernel only: Documentation/testing.rst, "The debug
+# kernel"): what the kernel leaked before the suite began is not the
+# suite's, so ktap_begin scans and forgets it; ktap_end scans again and
+# copies each report line to the kernel log, where the host's whole-boot
+# scan fails the boot on it (BAD_LOG: "unreferenced object") and shows
+# it.  A kernel without kmemleak has no such file: nothing happens.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+kmemleak_begin() {
+	[[ -w $KMEMLEAK ]] || return 0
+	echo scan >"$KMEMLEAK" && echo clear >"$KMEMLEAK" ||
+		echo "<3>lab: kmemleak: scan failed: kmemleak disabled?" >/dev/kmsg
+}
+kmemleak_end() {
+	local report n
+	[[ -w $KMEMLEAK ]] || return 0
+	if ! echo scan >"$KMEMLEAK"; then
+		echo "<3>lab: kmemleak: scan failed: kmemleak disabled?" >/dev/kmsg
+		return 0
+	fi
+	report=$(cat "$KMEMLEAK")
+	[[ -n $report ]] || return 0
+	n=$(grep -c '^unreferenced object' <<<"$report" || true)
+	echo "# kmemleak: $n unreferenced object(s) since the suite began"
+	head -n 400 <<<"$report" | while IFS= read -r line; do
+		echo "<3>lab: kmemleak: $line" >/dev/kmsg
+	done
+}
+
 # Writes the complete result file (lab.sh treats its absence as a crash)
 # and exits with the suite's verdict.
 ktap_end() {
 	local tmp=$RESULTS/result.ktap.tmp
+	kmemleak_end
 	{
 		echo "KTAP version 1"
 		echo "1..$NTEST"
@@ -550,6 +580,10 @@ dmesg_since() { dmesg -r | sed -n "/$MARK/,\$p" | sed 1d; }
 # Never fine unless declared: a crash, a warning, a lockdep splat, a stack.
 # scripts/lab.sh scans the whole console for the same lines (HOST_BAD_LOG).
 BAD_LOG='\<(WARNING|BUG|Oops|KFENCE)\>|hung task|blocked for more than|Call Trace|possible (circular|recursive) locking|inconsistent lock state|suspicious RCU usage'
+# The debug kernel's checkers (KASAN and sleeping in atomic context say
+# "BUG:"; lockdep, DMA-API and debug objects warn, "WARNING:", and these
+# name the checker in the report's own line); none occurs on Debian's.
+BAD_LOG+='|DMA-API: .*(device driver|disabl|out of memory)|ODEBUG:|unreferenced object|new suspected memory leak|lab: kmemleak:|Kernel memory leak detector disabled|lockdep is turned off|turning off the locking correctness validator'
 
 # A driver or the block layer recovering from something: a timeout, an
 # abort, a reset, a lost interrupt, a retry, an I/O error.  A test that
