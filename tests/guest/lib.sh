@@ -84,6 +84,8 @@ kmemleak_end() {
 	[[ -n $report ]] || return 0
 	n=$(grep -c '^unreferenced object' <<<"$report" || true)
 	echo "# kmemleak: $n unreferenced object(s) since the suite began"
+	# /dev/kmsg drops all but ten lines in five seconds by default.
+	echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null || true
 	head -n 400 <<<"$report" | while IFS= read -r line; do
 		echo "<3>lab: kmemleak: $line" >/dev/kmsg
 	done
