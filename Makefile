@@ -12,7 +12,7 @@
 #                   skips the host tests)
 #   make check KERNEL=debug, make run KERNEL=debug
 #                   the same on the debug kernel: KASAN, lockdep, DMA-API
-#                   debugging, kmemleak (built once, ~NN min cold;
+#                   debugging, kmemleak (built once: 45 min cold here;
 #                   Documentation/testing.rst "The debug kernel")
 #   make debug-kernel  build that kernel (scripts/debug-kernel.sh)
 #   make deb        build/deb/cnvme-dkms_<version>_all.deb (DKMS package)

@@ -102,7 +102,7 @@ build_kernel() {
 	bad=$(config_mismatches)
 	[[ -z $bad ]] || die "scripts/debug-kernel.config: not in the final .config:"$'\n'"$bad"
 
-	log "building $KVER: make -j$JOBS bzImage modules, niced (tens of minutes when cold)"
+	log "building $KVER: make -j$JOBS bzImage modules, niced (some 45 minutes when cold)"
 	kmake bzImage modules
 	# The release is known once the build has read the configuration.
 	[[ $(make -s -C "$SRC" kernelrelease) == "$KVER" ]] ||

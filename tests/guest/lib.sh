@@ -81,7 +81,10 @@ kmemleak_end() {
 		return 0
 	fi
 	report=$(cat "$KMEMLEAK")
-	[[ -n $report ]] || return 0
+	if [[ -z $report ]]; then
+		echo "# kmemleak: no unreferenced object since the suite began"
+		return 0
+	fi
 	n=$(grep -c '^unreferenced object' <<<"$report" || true)
 	echo "# kmemleak: $n unreferenced object(s) since the suite began"
 	# /dev/kmsg drops all but ten lines in five seconds by default.
