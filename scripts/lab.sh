@@ -162,7 +162,7 @@ fi
 # Timeout: environment, else the suite's own line, else 900 s.
 timeout=${TIMEOUT:-$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$SUITE_FILE" | head -n 1)}
 timeout=${timeout:-900}
-# KASAN, lockdep and kmemleak slow the guest down some 2-3 times (measured:
+# KASAN, lockdep and kmemleak make a boot take 2-4 times as long (measured:
 # Documentation/testing.rst, "The debug kernel").
 [[ ${KERNEL:-debian} == debug && -z ${TIMEOUT:-} ]] && timeout=$((timeout * 3))
 
