@@ -336,6 +336,11 @@ static int cnvme_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = -ENODEV;
 		goto out_disable;
 	}
+	/*
+	 * Under the PRP virt_boundary the block layer builds segments of any
+	 * length; the DMA layer assumes 64 KiB unless told otherwise.
+	 */
+	dma_set_max_seg_size(ctrl->dev, UINT_MAX);
 
 	ret = cnvme_ctrl_map(ctrl);
 	if (ret)
