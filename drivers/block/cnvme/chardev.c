@@ -703,8 +703,15 @@ static long cnvme_ctrl_chr_ioctl(struct file *file, unsigned int cmd,
 
 /* ---- io_uring passthrough ----------------------------------------------------- */
 
-/* Kept in the io_uring command between submission and completion. */
+/*
+ * Kept in the io_uring command between submission and completion.  @rq is
+ * what a polling ring spins on.  The ring may still poll after the request
+ * ended and went back to the tag set, until the task work posts the
+ * completion: that polls whichever queue the request serves by then,
+ * harmless, as the tag set's requests live until the controller goes.
+ */
 struct cnvme_uring_pdu {
+	struct request *rq;
 	struct bio *bio;
 	u64 result;
 	int status;
@@ -788,6 +795,9 @@ static int cnvme_uring_cmd_io(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
 		opf |= REQ_NOWAIT;
 		blk_flags = BLK_MQ_REQ_NOWAIT;
 	}
+	/* A poll queue if there is one; else the interrupt completes it. */
+	if (issue_flags & IO_URING_F_IOPOLL)
+		opf |= REQ_POLLED;
 	rq = cnvme_alloc_user_rq(q, &c, opf, blk_flags);
 	if (IS_ERR(rq))
 		return PTR_ERR(rq);
@@ -804,6 +814,7 @@ static int cnvme_uring_cmd_io(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
 		goto out_unmap;
 	/* The request has no bio any more when it ends: keep it here. */
 	pdu->bio = rq->bio;
+	pdu->rq = rq;
 	rq->end_io_data = ioucmd;
 	rq->end_io = cnvme_uring_end_io;
 	blk_execute_rq_nowait(rq, false);
@@ -817,13 +828,14 @@ out_free_rq:
 	return ret;
 }
 
-/* Passthrough needs the big SQEs and CQEs, and is not polled (no IOPOLL). */
+/*
+ * Passthrough needs the big SQEs and CQEs.  A polling ring (IOPOLL) gets
+ * here only through the namespace nodes, which have uring_cmd_iopoll.
+ */
 static int cnvme_uring_checks(unsigned int issue_flags)
 {
 	if ((issue_flags & (IO_URING_F_SQE128 | IO_URING_F_CQE32)) !=
 	    (IO_URING_F_SQE128 | IO_URING_F_CQE32))
-		return -EOPNOTSUPP;
-	if (issue_flags & IO_URING_F_IOPOLL)
 		return -EOPNOTSUPP;
 	return 0;
 }
@@ -849,6 +861,22 @@ static int cnvme_ns_chr_uring_cmd(struct io_uring_cmd *ioucmd,
 	default:
 		return -ENOTTY;
 	}
+}
+
+/*
+ * A polling ring spins here.  The completion itself still goes through
+ * task work (cnvme_uring_end_io()): a ring polling a queue may reap
+ * another ring's commands, and only their own task may finish them.
+ */
+static int cnvme_ns_chr_uring_cmd_iopoll(struct io_uring_cmd *ioucmd,
+					 struct io_comp_batch *iob,
+					 unsigned int poll_flags)
+{
+	struct request *rq = READ_ONCE(cnvme_uring_pdu(ioucmd)->rq);
+
+	if (!rq || !blk_rq_is_poll(rq))
+		return 0;
+	return blk_rq_poll(rq, iob, poll_flags);
 }
 
 static int cnvme_ctrl_chr_uring_cmd(struct io_uring_cmd *ioucmd,
@@ -902,6 +930,7 @@ static const struct file_operations cnvme_ns_chr_fops = {
 	.unlocked_ioctl	= cnvme_ns_chr_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.uring_cmd	= cnvme_ns_chr_uring_cmd,
+	.uring_cmd_iopoll = cnvme_ns_chr_uring_cmd_iopoll,
 };
 
 /**
