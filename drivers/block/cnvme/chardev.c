@@ -704,17 +704,17 @@ static long cnvme_ctrl_chr_ioctl(struct file *file, unsigned int cmd,
 /* ---- io_uring passthrough ----------------------------------------------------- */
 
 /*
- * Kept in the io_uring command between submission and completion.  @rq is
- * what a polling ring spins on.  The ring may still poll after the request
- * ended and went back to the tag set, until the task work posts the
- * completion: that polls whichever queue the request serves by then,
- * harmless, as the tag set's requests live until the controller goes.
+ * Kept in the io_uring command between submission and completion.  A
+ * polling ring keeps polling until the task work posts the completion,
+ * which is after the request went back to the tag set: so @poll_idx
+ * remembers the hardware context the request went to (-1: not a poll
+ * queue), and the request itself is never looked at again.
  */
 struct cnvme_uring_pdu {
-	struct request *rq;
 	struct bio *bio;
 	u64 result;
 	int status;
+	int poll_idx;
 };
 
 static struct cnvme_uring_pdu *cnvme_uring_pdu(struct io_uring_cmd *ioucmd)
@@ -801,6 +801,7 @@ static int cnvme_uring_cmd_io(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
 	rq = cnvme_alloc_user_rq(q, &c, opf, blk_flags);
 	if (IS_ERR(rq))
 		return PTR_ERR(rq);
+	pdu->poll_idx = blk_rq_is_poll(rq) ? rq->mq_hctx->queue_num : -1;
 	rq->timeout = cnvme_user_timeout(ns, timeout_ms);
 	if (addr && len) {
 		ret = cnvme_map_user(rq, ns, addr, len, cnvme_user_ptr(meta),
@@ -814,7 +815,6 @@ static int cnvme_uring_cmd_io(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
 		goto out_unmap;
 	/* The request has no bio any more when it ends: keep it here. */
 	pdu->bio = rq->bio;
-	pdu->rq = rq;
 	rq->end_io_data = ioucmd;
 	rq->end_io = cnvme_uring_end_io;
 	blk_execute_rq_nowait(rq, false);
@@ -867,16 +867,19 @@ static int cnvme_ns_chr_uring_cmd(struct io_uring_cmd *ioucmd,
  * A polling ring spins here.  The completion itself still goes through
  * task work (cnvme_uring_end_io()): a ring polling a queue may reap
  * another ring's commands, and only their own task may finish them.
+ * Without poll queues the command went to an interrupt-driven queue,
+ * and the ring spins on a zero here until the interrupt ends it.
  */
 static int cnvme_ns_chr_uring_cmd_iopoll(struct io_uring_cmd *ioucmd,
 					 struct io_comp_batch *iob,
 					 unsigned int poll_flags)
 {
-	struct request *rq = READ_ONCE(cnvme_uring_pdu(ioucmd)->rq);
+	struct cnvme_ns *ns = cnvme_file_to_ns(ioucmd->file);
+	int idx = cnvme_uring_pdu(ioucmd)->poll_idx;
 
-	if (!rq || !blk_rq_is_poll(rq))
+	if (idx < 0)
 		return 0;
-	return blk_rq_poll(rq, iob, poll_flags);
+	return cnvme_poll_index(ns->disk->queue, idx, iob);
 }
 
 static int cnvme_ctrl_chr_uring_cmd(struct io_uring_cmd *ioucmd,
