@@ -1027,8 +1027,13 @@ static int cnvme_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
  * For the io_uring passthrough poller, which may still be polling after
  * its request ended and went back to the tag set.  The usage reference
  * taken here keeps a freeze, and so a change of the hardware contexts,
- * from completing while the context looked up is used; a frozen or
- * dying queue has nothing left to poll.
+ * from completing while the context looked up is used.  It is taken with
+ * percpu_ref_tryget(), not the _live variant: a queue being frozen must
+ * still be polled, as the freeze waits for the polled requests in flight;
+ * one whose count drained to zero has no request left.  The rings behind
+ * the context stay allocated as long as it is in the table:
+ * cnvme_io_queues_free() runs only after every namespace queue was
+ * deleted.  One pass, whatever @poll_flags say: io_uring does the looping.
  *
  * Return: the number of completions found, 0 if none or not a poll queue.
  */
@@ -1041,7 +1046,8 @@ int cnvme_poll_index(struct request_queue *q, unsigned int idx,
 	if (!percpu_ref_tryget(&q->q_usage_counter))
 		return 0;
 	hctx = xa_load(&q->hctx_table, idx);
-	if (hctx && hctx->type == HCTX_TYPE_POLL)
+	/* Never remapped (no blk_mq_update_nr_hw_queues): still a poll one. */
+	if (!WARN_ON_ONCE(!hctx || hctx->type != HCTX_TYPE_POLL))
 		found = cnvme_poll(hctx, iob);
 	percpu_ref_put(&q->q_usage_counter);
 	return found;
