@@ -34,10 +34,17 @@ export DRIVER
 RESULTS=$DRIVER
 [[ ${KERNEL:-debian} == debug ]] && RESULTS=$DRIVER-debug
 
-# in_list WORD LIST: LIST empty means everything.
+# in_list WORD LIST: LIST empty means everything.  LIST splits on commas
+# and any white space: a list continued over lines in a Makefile or a
+# script carries tabs and newlines.
 in_list() {
+	local word
+
 	[[ -z $2 ]] && return 0
-	[[ " ${2//,/ } " == *" $1 "* ]]
+	for word in ${2//,/ }; do
+		[[ $word == "$1" ]] && return 0
+	done
+	return 1
 }
 
 runs=()

@@ -135,8 +135,11 @@ dropped_read_zeroes() { # DISK, extents on stdin
 	local start len n=0 bad=0
 	while read -r start len; do
 		n=$((n + 1))
-		dd if="/dev/$1" of=/tmp/extent bs=512 skip="$start" count="$len" iflag=direct \
-			status=none || fail "reading sectors $start+$len failed" || return 1
+		# Byte offsets: a 4 KiB-format disk refuses 512-byte direct reads,
+		# and the extents are whole filesystem blocks.
+		dd if="/dev/$1" of=/tmp/extent bs=64k skip=$((start * 512)) count=$((len * 512)) \
+			iflag=direct,skip_bytes,count_bytes status=none ||
+			fail "reading sectors $start+$len failed" || return 1
 		(($(stat -c %s /tmp/extent) == len * 512)) ||
 			fail "short read of sectors $start+$len" || return 1
 		cmp -s -n $((len * 512)) /tmp/extent /dev/zero || bad=$((bad + 1))

@@ -5,7 +5,8 @@
 # queues: the queue maps of poll_queues and write_queues.  With one poll
 # queue and one write queue the disk has default (write), read and poll
 # hardware contexts; polled I/O (io_uring --hipri) verifies and is served
-# by the poll context without a single interrupt; non-polled writes go to
+# by the poll context without a single interrupt, and so does io_uring
+# passthrough on the generic node; non-polled writes go to
 # the default map and reads to the read map.
 #
 # Then the default load (tests/suites/device.inc; both drivers): one
@@ -73,6 +74,27 @@ polled_io() { # DISK
 	((irq1 == irq0)) || { irq_counts; fail "$((irq1 - irq0)) interrupt(s) during polled I/O"; }
 }
 
+# The same through the generic node with io_uring passthrough (fio's
+# io_uring_cmd, an IOPOLL ring): without uring_cmd_iopoll the ring's
+# commands fail with EOPNOTSUPP; with it they go to the poll queue and
+# complete without an interrupt.  fio identifies the namespace first, by
+# ioctl on the admin queue: only the I/O queues' vectors count.
+polled_passthrough() { # DISK
+	local ng=/dev/ng${1#nvme} irq0 irq1 out=/tmp/fio-ng.txt
+	[[ -c $ng ]] || fail "no generic node $ng" || return 1
+	irq0=$(irqs_of 1 65535)
+	fio --name=ng-polled --filename="$ng" --ioengine=io_uring_cmd --cmd_type=nvme \
+		--hipri --rw=randwrite --bs=4k --iodepth=16 --iodepth_batch_submit=8 \
+		--offset=32m --size=8m --verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--eta=never --group_reporting >"$out" 2>&1 ||
+		{ tail -n 20 "$out"; fail "fio --hipri on $ng failed"; return 1; }
+	irq1=$(irqs_of 1 65535)
+	grep -E 'err=|READ:|WRITE:' "$out"
+	grep -q 'READ:' "$out" || fail "fio did not verify" || return 1
+	echo "I/O queue interrupts during polled passthrough write+verify: $irq0 -> $irq1"
+	((irq1 == irq0)) || { irq_counts; fail "$((irq1 - irq0)) I/O queue interrupt(s) during polled passthrough"; }
+}
+
 # Queue ids follow the maps: default (writes) first, then the read map.
 # Completions of writes must interrupt on the default queues' vectors,
 # completions of reads on the read queues' vectors.
@@ -112,6 +134,7 @@ check_disks probe
 P=${DISK[0]:-}
 check three_maps maps_present "$P"
 check polled_io_no_interrupts polled_io "$P"
+check polled_passthrough_no_interrupts polled_passthrough "$P"
 check reads_and_writes_use_their_maps read_write_maps "$P"
 check unload_driver drv_unload
 check unload_removes_nodes no_nodes_left

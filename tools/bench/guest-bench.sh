@@ -61,7 +61,7 @@ round_order() {
 }
 
 wall_mode() {
-	local r drv cfg out irqs iops line ios
+	local r drv cfg out irqs iops line ios why
 	say "wall-clock: $ROUNDS rounds of ${CONFIGS[*]} for ${DRIVERS[*]}" \
 		"(${RUNTIME}s + ${RAMP}s ramp each, fio on CPU 0, $(nproc) vCPUs)"
 	for drv in "${DRIVERS[@]}"; do
@@ -83,7 +83,9 @@ wall_mode() {
 					continue
 				fi
 				if ! cfg_fio "$cfg" >/dev/null; then
-					printf '%s\t%s\t%s\tskip\tneeds-2-disks\n' "$r" "$drv" "$cfg" \
+					why=needs-2-disks
+					[[ $cfg == *-ng* ]] && why=no-generic-node
+					printf '%s\t%s\t%s\tskip\t%s\n' "$r" "$drv" "$cfg" "$why" \
 						>>"$RES/runs.tsv"
 					continue
 				fi

@@ -24,9 +24,12 @@ RUNTIME=${RUNTIME:-3}
 RAMP=${RAMP:-1}
 
 # Every timed configuration, in the order they run and are reported.
-# "-poll" ones use io_uring --hipri and need a poll queue.
+# "-poll" ones use io_uring --hipri and need a poll queue; "-ng" ones are
+# io_uring passthrough (fio's io_uring_cmd) on the disk's generic node,
+# which null_blk does not have.
 # shellcheck disable=SC2034 # used by the scripts that source this
 BENCH_CONFIGS=(rr4k-qd1 rr4k-qd128 rr4k-qd1-poll rr4k-qd128-poll
+	rr4k-qd1-ng rr4k-qd128-ng rr4k-qd1-ng-poll rr4k-qd128-ng-poll
 	sr128k-qd16 rw4k-qd32 rr4k-qd32-2ctrl rr4k-qd32-2cpu)
 
 say() { echo "bench: $*"; }
@@ -162,6 +165,14 @@ cfg_fio() {
 	esac
 	qd=${cfg#*-qd}
 	qd=${qd%%-*}
+	if [[ $cfg == *-ng* ]]; then
+		[[ ${DISKS[0]} == nvme* && -c /dev/ng${DISKS[0]#nvme} ]] || return 2
+		printf '%s\n' --ioengine=io_uring_cmd --cmd_type=nvme --rw="$rw" --bs="$bs" \
+			--iodepth="$qd" --norandommap --randrepeat=0 --disk_util=0
+		[[ $cfg == *-poll ]] && echo --hipri
+		printf '%s\n' --cpus_allowed=0 --name=j --filename="/dev/ng${DISKS[0]#nvme}"
+		return 0
+	fi
 	printf '%s\n' --direct=1 --ioengine=io_uring --rw="$rw" --bs="$bs" \
 		--iodepth="$qd" --norandommap --randrepeat=0 --disk_util=0
 	[[ $cfg == *-poll ]] && echo --hipri

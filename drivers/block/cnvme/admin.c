@@ -1027,6 +1027,10 @@ void cnvme_io_queues_delete(struct cnvme_ctrl *ctrl)
 /**
  * cnvme_io_queues_free - release host resources of the I/O queues
  * @ctrl: the controller, whose device side queues are gone
+ *
+ * Only where no namespace queue exists any more (probe's unwinding before
+ * the scan, remove after cnvme_ns_remove_all()): the poll paths read the
+ * rings without a lock for as long as a namespace queue maps them.
  */
 void cnvme_io_queues_free(struct cnvme_ctrl *ctrl)
 {

@@ -703,11 +703,18 @@ static long cnvme_ctrl_chr_ioctl(struct file *file, unsigned int cmd,
 
 /* ---- io_uring passthrough ----------------------------------------------------- */
 
-/* Kept in the io_uring command between submission and completion. */
+/*
+ * Kept in the io_uring command between submission and completion.  A
+ * polling ring keeps polling until the task work posts the completion,
+ * which is after the request went back to the tag set: so @poll_idx
+ * remembers the hardware context the request went to (-1: not a poll
+ * queue), and the request itself is never looked at again.
+ */
 struct cnvme_uring_pdu {
 	struct bio *bio;
 	u64 result;
 	int status;
+	int poll_idx;
 };
 
 static struct cnvme_uring_pdu *cnvme_uring_pdu(struct io_uring_cmd *ioucmd)
@@ -788,9 +795,13 @@ static int cnvme_uring_cmd_io(struct cnvme_ctrl *ctrl, struct cnvme_ns *ns,
 		opf |= REQ_NOWAIT;
 		blk_flags = BLK_MQ_REQ_NOWAIT;
 	}
+	/* A poll queue if there is one; else the interrupt completes it. */
+	if (issue_flags & IO_URING_F_IOPOLL)
+		opf |= REQ_POLLED;
 	rq = cnvme_alloc_user_rq(q, &c, opf, blk_flags);
 	if (IS_ERR(rq))
 		return PTR_ERR(rq);
+	pdu->poll_idx = blk_rq_is_poll(rq) ? rq->mq_hctx->queue_num : -1;
 	rq->timeout = cnvme_user_timeout(ns, timeout_ms);
 	if (addr && len) {
 		ret = cnvme_map_user(rq, ns, addr, len, cnvme_user_ptr(meta),
@@ -817,13 +828,14 @@ out_free_rq:
 	return ret;
 }
 
-/* Passthrough needs the big SQEs and CQEs, and is not polled (no IOPOLL). */
+/*
+ * Passthrough needs the big SQEs and CQEs.  A polling ring (IOPOLL) gets
+ * here only through the namespace nodes, which have uring_cmd_iopoll.
+ */
 static int cnvme_uring_checks(unsigned int issue_flags)
 {
 	if ((issue_flags & (IO_URING_F_SQE128 | IO_URING_F_CQE32)) !=
 	    (IO_URING_F_SQE128 | IO_URING_F_CQE32))
-		return -EOPNOTSUPP;
-	if (issue_flags & IO_URING_F_IOPOLL)
 		return -EOPNOTSUPP;
 	return 0;
 }
@@ -849,6 +861,25 @@ static int cnvme_ns_chr_uring_cmd(struct io_uring_cmd *ioucmd,
 	default:
 		return -ENOTTY;
 	}
+}
+
+/*
+ * A polling ring spins here.  The completion itself still goes through
+ * task work (cnvme_uring_end_io()): a ring polling a queue may reap
+ * another ring's commands, and only their own task may finish them.
+ * Without poll queues the command went to an interrupt-driven queue,
+ * and the ring spins on a zero here until the interrupt ends it.
+ */
+static int cnvme_ns_chr_uring_cmd_iopoll(struct io_uring_cmd *ioucmd,
+					 struct io_comp_batch *iob,
+					 unsigned int poll_flags)
+{
+	struct cnvme_ns *ns = cnvme_file_to_ns(ioucmd->file);
+	int idx = cnvme_uring_pdu(ioucmd)->poll_idx;
+
+	if (idx < 0)
+		return 0;
+	return cnvme_poll_index(ns->disk->queue, idx, iob);
 }
 
 static int cnvme_ctrl_chr_uring_cmd(struct io_uring_cmd *ioucmd,
@@ -902,6 +933,7 @@ static const struct file_operations cnvme_ns_chr_fops = {
 	.unlocked_ioctl	= cnvme_ns_chr_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.uring_cmd	= cnvme_ns_chr_uring_cmd,
+	.uring_cmd_iopoll = cnvme_ns_chr_uring_cmd_iopoll,
 };
 
 /**

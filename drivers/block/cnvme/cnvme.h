@@ -780,6 +780,8 @@ extern const struct blk_mq_ops cnvme_mq_ops;
 irqreturn_t cnvme_irq(int irq, void *data);
 irqreturn_t cnvme_irq_check(int irq, void *data);
 int cnvme_q_reap(struct cnvme_queue *q);
+int cnvme_poll_index(struct request_queue *q, unsigned int idx,
+		     struct io_comp_batch *iob);
 void cnvme_cancel_all(struct cnvme_ctrl *ctrl, bool requeue);
 bool cnvme_io_drain(struct cnvme_ctrl *ctrl, unsigned long timeout);
 blk_status_t cnvme_status_to_blk(u16 status);

@@ -1019,6 +1019,41 @@ static int cnvme_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 }
 
 /**
+ * cnvme_poll_index - poll one poll queue of a namespace, by index
+ * @q: the namespace's request queue
+ * @idx: the hardware context's queue_num, saved when the request was made
+ * @iob: the caller's completion batch
+ *
+ * For the io_uring passthrough poller, which may still be polling after
+ * its request ended and went back to the tag set.  The usage reference
+ * taken here keeps a freeze, and so a change of the hardware contexts,
+ * from completing while the context looked up is used.  It is taken with
+ * percpu_ref_tryget(), not the _live variant: a queue being frozen must
+ * still be polled, as the freeze waits for the polled requests in flight;
+ * one whose count drained to zero has no request left.  The rings behind
+ * the context stay allocated as long as it is in the table:
+ * cnvme_io_queues_free() runs only after every namespace queue was
+ * deleted.  One pass, whatever @poll_flags say: io_uring does the looping.
+ *
+ * Return: the number of completions found, 0 if none or not a poll queue.
+ */
+int cnvme_poll_index(struct request_queue *q, unsigned int idx,
+		     struct io_comp_batch *iob)
+{
+	struct blk_mq_hw_ctx *hctx;
+	int found = 0;
+
+	if (!percpu_ref_tryget(&q->q_usage_counter))
+		return 0;
+	hctx = xa_load(&q->hctx_table, idx);
+	/* Never remapped (no blk_mq_update_nr_hw_queues): still a poll one. */
+	if (!WARN_ON_ONCE(!hctx || hctx->type != HCTX_TYPE_POLL))
+		found = cnvme_poll(hctx, iob);
+	percpu_ref_put(&q->q_usage_counter);
+	return found;
+}
+
+/**
  * cnvme_q_reap - consume completions without the interrupt handler
  * @q: a queue whose interrupt handler cannot run (suspended or disabled)
  *

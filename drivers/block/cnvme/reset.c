@@ -26,8 +26,8 @@
  * and the PCI command register of a live or connecting controller: a
  * fatal status, all ones, or memory decoding or bus mastering turned off
  * starts a reset at once rather than after an I/O timeout, and during a
- * rebuild it cuts the rebuild short, which the reset then tries again up
- * to CNVME_RESET_TRIES times.
+ * rebuild it cuts the rebuild short, and the reset tries again, making
+ * at most CNVME_RESET_TRIES attempts in all.
  *
  * Locking: @teardown_lock covers every change to CC.EN, the queues'
  * CNVME_Q_LIVE bits and the quiesce state, so a timeout handler that
@@ -43,7 +43,7 @@
 /* How often the health check looks at a live or connecting controller. */
 #define CNVME_HEALTH_PERIOD	(HZ / 4)
 
-/* Rebuilds a reset tries when the health check cut them short. */
+/* Attempts at a rebuild in one reset, the first included. */
 #define CNVME_RESET_TRIES	16
 
 /* Live and healthy this long: the disturbance is over. */
@@ -359,9 +359,9 @@ static int cnvme_reset_once(struct cnvme_ctrl *ctrl)
  *
  * RESETTING: tear down, requeueing the I/O in flight; CONNECTING: restore
  * the config space and rebuild; then LIVE, and the scan follows from
- * @scan_work.  A rebuild the health check cut short is tried again, up to
- * CNVME_RESET_TRIES times; one that fails otherwise, or a remove that
- * begins meanwhile, fails the controller instead.
+ * @scan_work.  A rebuild the health check cut short is tried again, at
+ * most CNVME_RESET_TRIES attempts in all; one that fails otherwise, or
+ * a remove that begins meanwhile, fails the controller instead.
  *
  * Every command sent here is bounded by admin_timeout, and the first one
  * that times out fails the controller (the state is CONNECTING), so the

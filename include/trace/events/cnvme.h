@@ -171,7 +171,8 @@ TRACE_EVENT(cnvme_complete_rq,
 	    TP_printk("ctrl_id=%d, disk=%s, qid=%d, cmdid=%u, res=%#llx, retries=%u, flags=%s, status=%#x",
 		      __entry->ctrl_id, __entry->disk, __entry->qid, __entry->cid,
 		      __entry->result, __entry->retries,
-		      show_cnvme_iod_flags(__entry->flags), __entry->status)
+		      __entry->flags ? show_cnvme_iod_flags(__entry->flags) :
+				       "none", __entry->status)
 );
 
 /*
