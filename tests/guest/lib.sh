@@ -63,20 +63,32 @@ check() { # NAME COMMAND...
 
 # kmemleak (the debug kernel only: Documentation/testing.rst, "The debug
 # kernel"): what the kernel leaked before the suite began is not the
-# suite's, so ktap_begin scans and forgets it; ktap_end scans again and
-# copies each report line to the kernel log, where the host's whole-boot
-# scan fails the boot on it (BAD_LOG: "unreferenced object") and shows
-# it.  A kernel without kmemleak has no such file: nothing happens.
+# suite's, so ktap_begin has it reported and forgets it; ktap_end scans
+# again and copies each report line to the kernel log, where the host's
+# whole-boot scan fails the boot on it (BAD_LOG: "unreferenced object") and
+# shows it.  A kernel without kmemleak has no such file: nothing happens.
+#
+# kmemleak reports an object only when it is older than 5 s at the start
+# of a scan (MSECS_MIN_AGE) and unreferenced in a scan that found its
+# contents unchanged since the one before: a single scan never reports an
+# object it sees for the first time.  So each end takes two scans, 5 s
+# apart, the second one looking at everything allocated up to the first.
 KMEMLEAK=/sys/kernel/debug/kmemleak
+KMEMLEAK_MIN_AGE=5
+kmemleak_scan_twice() {
+	echo scan >"$KMEMLEAK" || return 1
+	sleep "$KMEMLEAK_MIN_AGE"
+	echo scan >"$KMEMLEAK"
+}
 kmemleak_begin() {
 	[[ -w $KMEMLEAK ]] || return 0
-	echo scan >"$KMEMLEAK" && echo clear >"$KMEMLEAK" ||
+	kmemleak_scan_twice && echo clear >"$KMEMLEAK" ||
 		echo "<3>lab: kmemleak: scan failed: kmemleak disabled?" >/dev/kmsg
 }
 kmemleak_end() {
 	local report n
 	[[ -w $KMEMLEAK ]] || return 0
-	if ! echo scan >"$KMEMLEAK"; then
+	if ! kmemleak_scan_twice; then
 		echo "<3>lab: kmemleak: scan failed: kmemleak disabled?" >/dev/kmsg
 		return 0
 	fi
