@@ -52,9 +52,10 @@ lab_install() {
 
 # The kernel version the lab boots.  KERNEL=debug: the debug kernel
 # scripts/debug-kernel.sh builds (lab_debug_kver).  Otherwise Debian's:
-# whatever linux-headers-6.12-amd64 depends on, installed (then its headers are the host's) or else in the
-# archive (host-setup.sh unpacks those headers into build/headers/), so an
-# archive update moves the lab with it.
+# whatever linux-headers-6.12-amd64 depends on, installed (then its
+# headers are the host's) or else in the archive (host-setup.sh unpacks
+# those headers into build/headers/), so an archive update moves the lab
+# with it.
 lab_kver() {
 	local dep
 
