@@ -126,8 +126,12 @@ build_kernel() {
 }
 
 # The tree must match the installed kernel too: a cached kernel whose tree
-# was reconfigured for another fragment since gets it back.
-if [[ ! -f $KDIR/.ready || $(make -s -C "$SRC" kernelrelease 2>/dev/null) != "$KVER" ]]; then
+# was reconfigured for another fragment since gets it back.  Booting the
+# kernel needs no tree (stock's boots, a checkout given build/kernel/
+# only); building cnvme.ko does.
+tree=$(make -s -C "$SRC" kernelrelease 2>/dev/null) || tree=
+if [[ ! -f $KDIR/.ready ]] ||
+	{ [[ -n $tree || $MODE == module ]] && [[ $tree != "$KVER" ]]; }; then
 	build_kernel
 fi
 
