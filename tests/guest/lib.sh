@@ -294,6 +294,16 @@ host_monitor() {
 	rm -f "$dir/$n.ack"
 }
 
+# QEMU throttles the drive behind the namespace (the profile's -drive d0)
+# to IOPS requests a second (0: no limit), so that the device holds the
+# commands it fetched instead of finishing them at once.
+throttle() { # IOPS
+	local out
+	out=$(host_monitor "block_set_io_throttle d0 0 0 0 $1 0 0") || return 1
+	! grep -qiE 'error|not found|could not|invalid' <<<"${out#*$'\n'}" ||
+		fail "block_set_io_throttle d0 failed: $out"
+}
+
 # --- QEMU's trace events: what reached the device --------------------------
 
 # QEMU writes the trace events a suite turns on (qemu_trace) into
