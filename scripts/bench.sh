@@ -23,7 +23,8 @@
 #   REPS=3 NUMBER_IOS="2000 12000"  instruction-count repetitions and sizes
 #   BENCH_BOOTS="wall insns"     which boots to run (report only: "")
 #   BENCH_DRIVERS="stock cnvme null_blk"  (also cnvme-threaded: cnvme with
-#                                use_threaded_interrupts=1; cnvme-inject:
+#                                use_threaded_interrupts=1; cnvme-irqpoll:
+#                                cnvme with irq_poll_threshold=4; cnvme-inject:
 #                                cnvme with fault_injection=1, no rule
 #                                armed; cnvme-base: cnvme.ko of
 #                                CNVME_BASE_REV; each reported against cnvme)
@@ -132,7 +133,7 @@ build_cnvme() {
 # CNVME_REV=REV benchmarks the driver of a commit instead of the work tree.
 MODULE=$LAB_ROOT/drivers/block/cnvme/cnvme.ko
 CNVME_DESC=none
-if [[ " $BENCH_DRIVERS " =~ \ cnvme(-threaded|-inject)?\  ]]; then
+if [[ " $BENCH_DRIVERS " =~ \ cnvme(-threaded|-irqpoll|-inject)?\  ]]; then
 	build_cnvme "$CNVME_REV"
 	MODULE=$BUILT
 	CNVME_DESC=$BUILT_DESC

@@ -20,7 +20,9 @@
 #   LAB_LOCK=FILE       boots that share FILE (default /tmp/cnvme-lab.lock)
 #                       run one at a time, whichever checkout started them;
 #                       LAB_LOCK=none lets them overlap
-#   LAB_ENV="N=v ..."   extra variables for the suite in the guest
+#   LAB_ENV="N=v ..."   extra variables for the suite in the guest;
+#                       CNVME_ARGS=p=v,p=v adds module parameters to
+#                       every load of cnvme.ko, e.g. irq_poll_threshold=4
 #   CNVME_KO=FILE       the cnvme module to test (default: this tree's
 #                       drivers/block/cnvme/cnvme.ko), e.g. one DKMS
 #                       installed: /lib/modules/$KVER/updates/dkms/cnvme.ko.xz

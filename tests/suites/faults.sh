@@ -273,7 +273,9 @@ bad_params() {
 		io_timeout=0 io_timeout=3601 io_timeout=abc \
 		admin_timeout=0 admin_timeout=3601 admin_timeout=1e3 \
 		shutdown_timeout=0 shutdown_timeout=61 shutdown_timeout=-1 \
-		max_retries=101 max_retries=five; do
+		max_retries=101 max_retries=five \
+		irq_poll_threshold=4097 irq_poll_threshold=x \
+		irq_poll_budget=0 irq_poll_budget=1025; do
 		name=${p%%=*}
 		m="lab-param-$RANDOM$RANDOM"
 		echo "<5>$m" >/dev/kmsg

@@ -17,7 +17,9 @@
 # shows every tag busy and the device holds nr_tags commands of each
 # queue), with the data verified; and io_queue_depth=2: one tag per queue,
 # the device never holds two commands of a queue, and fio at iodepth 32
-# verifies while requests wait for the tag.
+# verifies while requests wait for the tag.  cnvme only: the same full
+# depth with interrupt mitigation at its most eager (irq_poll_threshold=1),
+# then I/O at depth 1, which needs the vectors enabled again.
 
 # The helpers below run through check "$@", which shellcheck cannot see.
 # shellcheck disable=SC2317
@@ -62,6 +64,27 @@ irqs_of() { # FIRST LAST
 }
 
 all_irqs() { irq_counts | awk '{ s += $2 } END { print s + 0 }'; }
+
+# IRQ_POLL softirqs run so far, all CPUs: the kernel's count, not cnvme's.
+irq_poll_softirqs() {
+	awk '$1 == "IRQ_POLL:" { for (i = 2; i <= NF; i++) s += $i } END { print s + 0 }' \
+		/proc/softirqs
+}
+
+# Interrupt mitigation at its most eager (irq_poll_threshold=1: every
+# interrupt hands its queue to irq_poll; irq_poll_budget=4: a burst takes
+# several rounds): every tag of every queue in use, data verified, and the
+# kernel ran IRQ_POLL softirqs meanwhile.  A vector left disabled after an
+# episode shows as a hang here or as a timeout (a failed log scan) in the
+# queue-depth-1 I/O that follows.
+mitigated_full_depth() { # DISK
+	local before after
+	before=$(irq_poll_softirqs)
+	full_depth "$1" || return 1
+	after=$(irq_poll_softirqs)
+	echo "IRQ_POLL softirqs during the run: $((after - before))"
+	((after > before)) || fail "no IRQ_POLL softirq ran: no interrupt handed its queue over"
+}
 
 # Polled I/O must complete without any interrupt at all.
 polled_io() { # DISK
@@ -156,6 +179,12 @@ check shadow_doorbells_used dbbuf_used "$P"
 check every_tag_in_use_verify full_depth "$P"
 check reload_io_queue_depth_2 reload io_queue_depth=2
 check depth_2_verify tiny_queues "$P"
+if [[ $DRIVER == cnvme ]]; then
+	check reload_irq_poll_threshold_1 reload irq_poll_threshold=1 irq_poll_budget=4
+	check irq_poll_every_tag_in_use_verify mitigated_full_depth "$P"
+	check irq_poll_qd1_after_depth fio_verify "$P" --rw=randwrite --bs=4k \
+		--iodepth=1 --offset=128m --size=2m
+fi
 check unload_driver_again drv_unload
 check kernel_log_clean dmesg_clean
 ktap_end

@@ -9,7 +9,8 @@
 # Drivers: stock (Debian's nvme), cnvme (cnvme.ko from $CNVME_KO),
 # null_blk (the kernel's null block device, the ceiling), and, only when
 # BENCH_DRIVERS names them: cnvme-threaded (the same cnvme.ko with
-# use_threaded_interrupts=1, to compare the interrupt modes), cnvme-inject
+# use_threaded_interrupts=1, to compare the interrupt modes), cnvme-irqpoll
+# (the same cnvme.ko with irq_poll_threshold=4, interrupt mitigation), cnvme-inject
 # (the same cnvme.ko with fault_injection=1 and no rule armed) and
 # cnvme-base (another commit's cnvme.ko, from $CNVME_BASE_KO).
 #
@@ -38,7 +39,7 @@ say() { echo "bench: $*"; }
 drv_modref() {
 	case $1 in
 	stock) echo nvme ;;
-	cnvme | cnvme-threaded | cnvme-inject) echo "$CNVME_KO" ;;
+	cnvme | cnvme-threaded | cnvme-irqpoll | cnvme-inject) echo "$CNVME_KO" ;;
 	cnvme-base) echo "$CNVME_BASE_KO" ;;
 	null_blk) echo null_blk ;;
 	*) return 1 ;;
@@ -48,7 +49,7 @@ drv_modref() {
 drv_module() {
 	case $1 in
 	stock) echo nvme ;;
-	cnvme | cnvme-threaded | cnvme-inject | cnvme-base) echo cnvme ;;
+	cnvme | cnvme-threaded | cnvme-irqpoll | cnvme-inject | cnvme-base) echo cnvme ;;
 	null_blk) echo null_blk ;;
 	*) return 1 ;;
 	esac
@@ -95,6 +96,7 @@ drv_load() {
 	stock) modprobe nvme "${args[@]}" ;;
 	cnvme) insmod "$CNVME_KO" "${args[@]}" ;;
 	cnvme-threaded) insmod "$CNVME_KO" use_threaded_interrupts=1 "${args[@]}" ;;
+	cnvme-irqpoll) insmod "$CNVME_KO" irq_poll_threshold=4 "${args[@]}" ;;
 	cnvme-inject) insmod "$CNVME_KO" fault_injection=1 "${args[@]}" ;;
 	cnvme-base) insmod "$CNVME_BASE_KO" "${args[@]}" ;;
 	# irqmode=1: completions in softirq context, the setting of the NOTES'

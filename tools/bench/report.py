@@ -28,7 +28,7 @@ import sys
 
 DRIVERS = ["stock", "cnvme", "null_blk"]
 # Variants of cnvme a bench may add to BENCH_DRIVERS, reported against cnvme.
-VARIANTS = ["cnvme-threaded", "cnvme-inject", "cnvme-base"]
+VARIANTS = ["cnvme-threaded", "cnvme-irqpoll", "cnvme-inject", "cnvme-base"]
 CONFIGS = [
     ("rr4k-qd1", "4k randread QD1"),
     ("rr4k-qd32", "4k randread QD32"),
@@ -58,6 +58,7 @@ DRIVER_MODULES = {
     "cnvme": {"cnvme"},
     "null_blk": {"null_blk"},
     "cnvme-threaded": {"cnvme"},
+    "cnvme-irqpoll": {"cnvme"},
     "cnvme-inject": {"cnvme"},
     "cnvme-base": {"cnvme"},
 }
@@ -426,6 +427,7 @@ COLOURS = {
     "cnvme": "#ee6677",
     "null_blk": "#228833",
     "cnvme-threaded": "#ccbb44",
+    "cnvme-irqpoll": "#bbbbbb",
     "cnvme-inject": "#aa3377",
     "cnvme-base": "#66ccee",
 }

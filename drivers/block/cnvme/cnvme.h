@@ -12,6 +12,7 @@
 #include <linux/cdev.h>
 #include <linux/device.h>
 #include <linux/dmapool.h>
+#include <linux/irq_poll.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/nvme.h>
@@ -149,6 +150,8 @@ enum {
 	CNVME_Q_POLLING,	/* a timeout handler is reaping the CQ */
 	CNVME_Q_IRQ,		/* the handler is requested on cq_vector */
 	CNVME_Q_STRAY,		/* an injected stray command awaits its answer */
+	CNVME_Q_MITIGATE,	/* busy interrupts hand the CQ to irq_poll */
+	CNVME_Q_SOFTIRQ,	/* vector disabled, irq_poll owns the CQ */
 };
 
 /**
@@ -171,8 +174,12 @@ enum {
  * @dbbuf_cq_db: shadow CQ head doorbell, or NULL
  * @dbbuf_cq_ei: event index the controller publishes for the CQ
  * @tags: blk-mq driver tags of the hardware context served by this queue
+ * @irq_budget: completions one interrupt consumes; with CNVME_Q_MITIGATE
+ *	an interrupt that reaches it hands the rest to @iop, else UINT_MAX
  * @cq_poll_lock: serialises pollers of a polled queue (which has no
  *	interrupt handler to own its CQ)
+ * @iop: the softirq poller that owns the CQ while CNVME_Q_SOFTIRQ is set
+ *	(interrupt mitigation, irqpoll.c)
  * @rsv_lock: protects the reserve (@rsv_sgl, @rsv_pages and their
  *	counts); taken with interrupts off, completions return buffers in
  *	hard-irq context
@@ -211,7 +218,9 @@ struct cnvme_queue {
 	__le32 *dbbuf_cq_db;
 	__le32 *dbbuf_cq_ei;
 	struct blk_mq_tags *tags;
+	unsigned int irq_budget;
 	spinlock_t cq_poll_lock;	/* CQ of a polled queue */
+	struct irq_poll iop;
 
 	spinlock_t rsv_lock;	/* the reserve; irqs off */
 	struct scatterlist **rsv_sgl;
@@ -624,6 +633,8 @@ extern unsigned int cnvme_write_queues;
 extern unsigned int cnvme_poll_queues;
 extern unsigned int cnvme_max_retries;
 extern unsigned int cnvme_use_threaded_interrupts;
+extern unsigned int cnvme_irq_poll_threshold;
+extern unsigned int cnvme_irq_poll_budget;
 extern unsigned int cnvme_sgl_threshold;
 extern unsigned int cnvme_passthru_sgl;
 extern bool cnvme_use_cmb_sqes;
@@ -780,12 +791,43 @@ extern const struct blk_mq_ops cnvme_mq_ops;
 irqreturn_t cnvme_irq(int irq, void *data);
 irqreturn_t cnvme_irq_check(int irq, void *data);
 int cnvme_q_reap(struct cnvme_queue *q);
+int cnvme_q_reap_batch(struct cnvme_queue *q, unsigned int budget);
 int cnvme_poll_index(struct request_queue *q, unsigned int idx,
 		     struct io_comp_batch *iob);
 void cnvme_cancel_all(struct cnvme_ctrl *ctrl, bool requeue);
 bool cnvme_io_drain(struct cnvme_ctrl *ctrl, unsigned long timeout);
 blk_status_t cnvme_status_to_blk(u16 status);
 void cnvme_q_send_stray(struct cnvme_queue *q);
+
+/*
+ * irqpoll.c: interrupt mitigation (irq_poll_threshold), built with
+ * CONFIG_IRQ_POLL.  Without it no queue gets CNVME_Q_MITIGATE, every
+ * interrupt consumes its whole CQ, and the calls below are empty.
+ */
+#if IS_ENABLED(CONFIG_IRQ_POLL)
+void cnvme_q_irqpoll_setup(struct cnvme_queue *q);
+void cnvme_q_irqpoll_start(struct cnvme_queue *q, int irq);
+void cnvme_q_irqpoll_stop(struct cnvme_queue *q);
+void cnvme_q_irqpoll_resume(struct cnvme_queue *q);
+#else
+static inline void cnvme_q_irqpoll_setup(struct cnvme_queue *q)
+{
+	clear_bit(CNVME_Q_MITIGATE, &q->flags);
+	q->irq_budget = UINT_MAX;
+}
+
+static inline void cnvme_q_irqpoll_start(struct cnvme_queue *q, int irq)
+{
+}
+
+static inline void cnvme_q_irqpoll_stop(struct cnvme_queue *q)
+{
+}
+
+static inline void cnvme_q_irqpoll_resume(struct cnvme_queue *q)
+{
+}
+#endif
 
 /*
  * inject.c: fault injection (Documentation/fault-injection.rst).  Always

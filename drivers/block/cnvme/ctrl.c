@@ -664,6 +664,7 @@ int cnvme_q_request_irq(struct cnvme_queue *q)
 
 	if (test_bit(CNVME_Q_POLLED, &q->flags))
 		return 0;
+	cnvme_q_irqpoll_setup(q);
 	if (cnvme_use_threaded_interrupts)
 		ret = pci_request_irq(ctrl->pdev, q->cq_vector, cnvme_irq_check,
 				      cnvme_irq, q, "cnvme%dq%u",
@@ -713,6 +714,13 @@ bool cnvme_q_suspend(struct cnvme_queue *q)
 	}
 	synchronize_irq(pci_irq_vector(q->ctrl->pdev, q->cq_vector));
 	/*
+	 * The handler that could schedule the poller is out and finds LIVE
+	 * clear from now on; a round already scheduled ends here, and no
+	 * other can start.
+	 */
+	cnvme_q_irqpoll_stop(q);
+	cnvme_q_irqpoll_resume(q);
+	/*
 	 * Pairs with cnvme_q_poll(): it sets POLLING before it looks at
 	 * LIVE, and both bit operations are fully ordered, so either it saw
 	 * LIVE clear or this sees POLLING set and waits.
@@ -727,7 +735,8 @@ bool cnvme_q_suspend(struct cnvme_queue *q)
  *
  * For the timeout handler: a completion that is sitting in the CQ because
  * an interrupt got lost is found here.  The queue's interrupt is disabled
- * meanwhile, so only one context consumes the CQ.  A queue that is not
+ * and its irq_poll instance stopped meanwhile, so only one context
+ * consumes the CQ.  A queue that is not
  * live belongs to whoever suspended it and is left alone, and so is a
  * queue another timeout handler is already polling.
  *
@@ -749,7 +758,9 @@ void cnvme_q_poll(struct cnvme_queue *q)
 		return;
 	if (test_bit(CNVME_Q_LIVE, &q->flags)) {
 		disable_irq(irq);
+		cnvme_q_irqpoll_stop(q);
 		cnvme_q_reap(q);
+		cnvme_q_irqpoll_resume(q);
 		enable_irq(irq);
 	}
 	clear_bit_unlock(CNVME_Q_POLLING, &q->flags);

@@ -896,15 +896,17 @@ bogus:
 }
 
 /*
- * Consume every new completion entry.  The caller owns the CQ: it is the
- * queue's interrupt handler, or the handler is known not to run.
+ * Consume new completion entries, at most @budget.  The caller owns the
+ * CQ: it is the queue's interrupt handler, its irq_poll instance, or
+ * neither is known to run.
  */
 static __always_inline int cnvme_process_cq(struct cnvme_queue *q,
-					    struct io_comp_batch *iob)
+					    struct io_comp_batch *iob,
+					    unsigned int budget)
 {
 	u16 head = q->cq_head;
 	u8 phase = q->cq_phase;
-	int found = 0;
+	unsigned int found = 0;
 
 	/*
 	 * The ring position lives in locals and is stored once at the end:
@@ -931,6 +933,8 @@ static __always_inline int cnvme_process_cq(struct cnvme_queue *q,
 			head = 0;
 			phase ^= 1;
 		}
+		if (found == budget)
+			break;
 	}
 	if (!found)
 		return 0;
@@ -950,7 +954,9 @@ static __always_inline int cnvme_process_cq(struct cnvme_queue *q,
  * each is a few loads and a blk-mq call, cheaper than waking a thread
  * (Documentation/benchmarks.rst has the measurement).  With
  * use_threaded_interrupts=1 this is the queue's irq thread instead, woken
- * by cnvme_irq_check().
+ * by cnvme_irq_check().  An interrupt that finds irq_poll_threshold
+ * completions on a queue with CNVME_Q_MITIGATE leaves the rest, and those
+ * that follow, to the queue's irq_poll instance (irqpoll.c).
  *
  * Return: IRQ_HANDLED if any completion was consumed.
  */
@@ -958,16 +964,20 @@ irqreturn_t cnvme_irq(int irq, void *data)
 {
 	struct cnvme_queue *q = data;
 	DEFINE_IO_COMP_BATCH(iob);
+	unsigned int found;
 
 	if (unlikely(!test_bit(CNVME_Q_LIVE, &q->flags)))
 		return IRQ_NONE;
 	/* Handled, or a run of lost interrupts would look spurious. */
 	if (cnvme_inject_lost_irq(q))
 		return IRQ_HANDLED;
-	if (!cnvme_process_cq(q, &iob))
+	found = cnvme_process_cq(q, &iob, q->irq_budget);
+	if (!found)
 		return IRQ_NONE;
 	if (!rq_list_empty(&iob.req_list))
 		iob.complete(&iob);
+	if (found == q->irq_budget)
+		cnvme_q_irqpoll_start(q, irq);
 	return IRQ_HANDLED;
 }
 
@@ -1013,7 +1023,7 @@ static int cnvme_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 		return 0;
 	spin_lock(&q->cq_poll_lock);
 	if (test_bit(CNVME_Q_LIVE, &q->flags))
-		found = cnvme_process_cq(q, iob);
+		found = cnvme_process_cq(q, iob, UINT_MAX);
 	spin_unlock(&q->cq_poll_lock);
 	return found;
 }
@@ -1061,7 +1071,27 @@ int cnvme_poll_index(struct request_queue *q, unsigned int idx,
  */
 int cnvme_q_reap(struct cnvme_queue *q)
 {
-	return cnvme_process_cq(q, NULL);
+	return cnvme_process_cq(q, NULL, UINT_MAX);
+}
+
+/**
+ * cnvme_q_reap_batch - consume and complete up to @budget completions
+ * @q: a queue whose CQ the caller owns (its irq_poll instance)
+ * @budget: the most entries to consume
+ *
+ * As the interrupt handler does, with the completions batched.
+ *
+ * Return: the number of completion entries consumed.
+ */
+int cnvme_q_reap_batch(struct cnvme_queue *q, unsigned int budget)
+{
+	DEFINE_IO_COMP_BATCH(iob);
+	int found;
+
+	found = cnvme_process_cq(q, &iob, budget);
+	if (!rq_list_empty(&iob.req_list))
+		iob.complete(&iob);
+	return found;
 }
 
 static bool cnvme_cancel_rq(struct request *rq, void *data)

@@ -94,6 +94,42 @@ static const struct kernel_param_ops cnvme_retries_ops = {
 	.get = param_get_uint,
 };
 
+/*
+ * An interrupt consumes at most one CQ's worth; without irq_poll in the
+ * kernel there is nothing to hand the rest to.
+ */
+static int cnvme_param_set_irq_poll_threshold(const char *val,
+					      const struct kernel_param *kp)
+{
+	unsigned int v;
+	int ret;
+
+	ret = kstrtouint(val, 0, &v);
+	if (ret)
+		return ret;
+	if (v && !IS_ENABLED(CONFIG_IRQ_POLL)) {
+		pr_err(CNVME_NAME ": irq_poll_threshold needs a kernel with CONFIG_IRQ_POLL\n");
+		return -EOPNOTSUPP;
+	}
+	return param_set_uint_minmax(val, kp, 0, 4096);
+}
+
+static const struct kernel_param_ops cnvme_irq_poll_threshold_ops = {
+	.set = cnvme_param_set_irq_poll_threshold,
+	.get = param_get_uint,
+};
+
+static int cnvme_param_set_irq_poll_budget(const char *val,
+					   const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, 1024);
+}
+
+static const struct kernel_param_ops cnvme_irq_poll_budget_ops = {
+	.set = cnvme_param_set_irq_poll_budget,
+	.get = param_get_uint,
+};
+
 unsigned int cnvme_io_queue_depth = 1024;
 module_param_cb(io_queue_depth, &cnvme_depth_ops, &cnvme_io_queue_depth, 0444);
 MODULE_PARM_DESC(io_queue_depth,
@@ -134,6 +170,18 @@ module_param_cb(use_threaded_interrupts, &cnvme_bool01_ops,
 		&cnvme_use_threaded_interrupts, 0444);
 MODULE_PARM_DESC(use_threaded_interrupts,
 		 "1: process completions in each vector's irq thread, with only a check in hard-irq context; 0: all in hard-irq context (default 0, the faster here)");
+
+unsigned int cnvme_irq_poll_threshold;
+module_param_cb(irq_poll_threshold, &cnvme_irq_poll_threshold_ops,
+		&cnvme_irq_poll_threshold, 0444);
+MODULE_PARM_DESC(irq_poll_threshold,
+		 "an I/O queue interrupt that finds this many completions disables its vector and leaves the rest to irq_poll until the queue drains; 0 = off, up to 4096 (default 0)");
+
+unsigned int cnvme_irq_poll_budget = 64;
+module_param_cb(irq_poll_budget, &cnvme_irq_poll_budget_ops,
+		&cnvme_irq_poll_budget, 0444);
+MODULE_PARM_DESC(irq_poll_budget,
+		 "completions one irq_poll round consumes before yielding the CPU, 1-1024 (default 64)");
 unsigned int cnvme_sgl_threshold = SZ_32K;
 module_param_cb(sgl_threshold, &cnvme_sgl_threshold_ops, &cnvme_sgl_threshold,
 		0444);
