@@ -47,6 +47,7 @@ CONFIGS = [
 INSN_CONFIGS = [
     ("rr4k-qd1", "4k randread QD1"),
     ("rr4k-qd32", "4k randread QD32"),
+    ("rr4k-qd128", "4k randread QD128"),
     ("rr4k-qd32-2cpu", "QD32, 2 jobs, 2 CPUs"),
     ("rr4k-qd32-2ctrl", "QD32, 2 ctrls, 1 CPU"),
     ("rw4k-qd1", "4k randwrite QD1"),

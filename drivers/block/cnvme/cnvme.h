@@ -152,6 +152,7 @@ enum {
 	CNVME_Q_STRAY,		/* an injected stray command awaits its answer */
 	CNVME_Q_MITIGATE,	/* busy interrupts hand the CQ to irq_poll */
 	CNVME_Q_SOFTIRQ,	/* vector disabled, irq_poll owns the CQ */
+	CNVME_Q_IRQPOLL_ENDING,	/* an irq_poll round is ending the episode */
 };
 
 /**
@@ -238,6 +239,20 @@ struct cnvme_queue {
 	u16 qid;
 	u16 cq_vector;
 } ____cacheline_aligned_in_smp;
+
+/*
+ * Whether the CQ entry at the head is new (its phase tag is the expected
+ * one).  Only a look: the owner of the CQ stores head and phase in range,
+ * so anyone may peek; nothing else of the entry may be read without the
+ * owner's dma_rmb() (cnvme_process_cq()).
+ */
+static inline bool cnvme_q_cqe_new(struct cnvme_queue *q)
+{
+	u16 head = READ_ONCE(q->cq_head);
+
+	return (le16_to_cpu(READ_ONCE(q->cqes[head].status)) & 1) ==
+		READ_ONCE(q->cq_phase);
+}
 
 /**
  * struct cnvme_iod - per-request driver data (the blk-mq PDU)

@@ -5,12 +5,12 @@
  * At depth a completion queue's interrupts come in runs, each finding a
  * few entries, and each costs an entry into the kernel, an EOI and the
  * handler's set-up.  With irq_poll_threshold=N, an interrupt that has
- * consumed N entries stops there, disables its vector and schedules the
- * queue's irq_poll instance; that consumes up to irq_poll_budget entries
- * per round from softirq context, as often as it finds a full budget,
- * and enables the vector again once a round finds fewer, that is once
- * the CQ has drained.  An interrupt that finds fewer than N entries
- * (always at queue depth 1 when N > 1) is handled as without mitigation.
+ * consumed N entries and finds more stops there, disables its vector and
+ * schedules the queue's irq_poll instance; that consumes up to
+ * irq_poll_budget entries per round from softirq context, and enables
+ * the vector again once a round leaves the CQ empty.  An interrupt that
+ * finds no more than N entries (always at queue depth 1) is handled as
+ * without mitigation.
  *
  * The vector is disabled lazily (the irq core's default): the device is
  * masked only if it does signal meanwhile, and the interrupt it then
@@ -30,6 +30,7 @@
  * waits for the poller and ends its episode.
  */
 #include <linux/interrupt.h>
+#include <linux/wait_bit.h>
 
 #include "cnvme.h"
 
@@ -44,20 +45,38 @@ static void cnvme_q_irqpoll_end(struct cnvme_queue *q)
 		enable_irq(pci_irq_vector(q->ctrl->pdev, q->cq_vector));
 }
 
-/* The irq_poll round: softirq context, the CQ is the poller's. */
+/*
+ * The irq_poll round: softirq context, the CQ is the poller's.  A round
+ * that leaves the CQ empty ends the episode itself, even after a full
+ * budget: a poller left scheduled with nothing in flight could run after
+ * the vector's last CPU went offline and its managed interrupt was shut
+ * down, and enable it there.  It then reports less than the budget, as
+ * irq_poll requires of a round that completed the instance.
+ *
+ * The end is bracketed by CNVME_Q_IRQPOLL_ENDING: irq_poll_complete()
+ * lets cnvme_q_irqpoll_stop() take the instance at once, and the stop
+ * must still wait for this round's enable_irq() (which may otherwise come
+ * after the caller freed the vector).
+ */
 static int cnvme_q_irqpoll(struct irq_poll *iop, int budget)
 {
 	struct cnvme_queue *q = container_of(iop, struct cnvme_queue, iop);
 	int found = 0;
 
 	/* A queue being suspended is reaped by whoever suspends it. */
-	if (likely(test_bit(CNVME_Q_LIVE, &q->flags)))
+	if (likely(test_bit(CNVME_Q_LIVE, &q->flags))) {
 		found = cnvme_q_reap_batch(q, budget);
-	if (found < budget) {
-		irq_poll_complete(iop);
-		cnvme_q_irqpoll_end(q);
+		if (found == budget && cnvme_q_cqe_new(q))
+			return budget;
 	}
-	return found;
+	set_bit(CNVME_Q_IRQPOLL_ENDING, &q->flags);
+	irq_poll_complete(iop);
+	cnvme_q_irqpoll_end(q);
+	clear_bit_unlock(CNVME_Q_IRQPOLL_ENDING, &q->flags);
+	/* Order the clear before wake_up_bit() looks for waiters. */
+	smp_mb__after_atomic();
+	wake_up_bit(&q->flags, CNVME_Q_IRQPOLL_ENDING);
+	return min(found, budget - 1);
 }
 
 /**
@@ -80,7 +99,8 @@ void cnvme_q_irqpoll_setup(struct cnvme_queue *q)
 		return;
 	}
 	irq_poll_init(&q->iop, cnvme_irq_poll_budget, cnvme_q_irqpoll);
-	q->irq_budget = cnvme_irq_poll_threshold;
+	/* The CQ never holds more than depth - 1 new entries. */
+	q->irq_budget = min(cnvme_irq_poll_threshold, q->depth - 1);
 	set_bit(CNVME_Q_MITIGATE, &q->flags);
 }
 
@@ -103,9 +123,10 @@ void cnvme_q_irqpoll_start(struct cnvme_queue *q, int irq)
  * @q: the queue; its handler cannot run (its vector is disabled, or the
  *	queue is not live and the handler was synchronised with)
  *
- * Waits for a scheduled round, then ends the episode if the round left it
- * running (irq_poll drops an instance being disabled after a full
- * budget).  The poller stays off until cnvme_q_irqpoll_resume().
+ * Waits for a scheduled round and for a round's end of the episode, then
+ * ends the episode if the round left it running (irq_poll drops an
+ * instance being disabled after a full budget).  The poller stays off
+ * until cnvme_q_irqpoll_resume().
  *
  * Context: process context; sleeps.
  */
@@ -114,6 +135,11 @@ void cnvme_q_irqpoll_stop(struct cnvme_queue *q)
 	if (!test_bit(CNVME_Q_MITIGATE, &q->flags))
 		return;
 	irq_poll_disable(&q->iop);
+	/*
+	 * A round sets ENDING before irq_poll_complete() releases the
+	 * instance that irq_poll_disable() has just acquired: it is seen.
+	 */
+	wait_on_bit(&q->flags, CNVME_Q_IRQPOLL_ENDING, TASK_UNINTERRUPTIBLE);
 	cnvme_q_irqpoll_end(q);
 }
 
