@@ -31,7 +31,7 @@ RAMP=${RAMP:-1}
 # shellcheck disable=SC2034 # used by the scripts that source this
 BENCH_CONFIGS=(rr4k-qd1 rr4k-qd128 rr4k-qd1-poll rr4k-qd128-poll
 	rr4k-qd1-ng rr4k-qd128-ng rr4k-qd1-ng-poll rr4k-qd128-ng-poll
-	sr128k-qd16 rw4k-qd32 rr4k-qd32-2ctrl rr4k-qd32-2cpu)
+	sr128k-qd16 rw4k-qd32 rr4k-qd32 rr4k-qd32-2ctrl rr4k-qd32-2cpu)
 
 say() { echo "bench: $*"; }
 

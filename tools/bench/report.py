@@ -151,6 +151,51 @@ def wall(outdir):
     return res
 
 
+# Scaling: each wider configuration against one controller on one CPU at
+# the same depth, per driver, as IOPS ratios paired by round.
+SCALING_BASE = "rr4k-qd32"
+SCALING = [("rr4k-qd32-2ctrl", "2 ctrls x 1 CPU"), ("rr4k-qd32-2cpu", "1 ctrl x 2 CPUs")]
+
+
+def scaling(outdir):
+    runs = read_tsv(os.path.join(outdir, "wall", "runs.tsv"))
+    iops = collections.defaultdict(dict)  # (drv, cfg) -> round -> iops
+    for r in runs:
+        if r[0] != "error" and r[3] == "ok":
+            iops[(r[1], r[2])][int(r[0])], _ = fio_sum(os.path.join(outdir, "wall", r[4]))
+    res = {}
+    for cfg, title in SCALING:
+        for drv in DRIVERS + VARIANTS:
+            base, wide = iops.get((drv, SCALING_BASE)), iops.get((drv, cfg))
+            if not base or not wide:
+                continue
+            paired = [wide[k] / base[k] for k in sorted(base) if k in wide and base[k]]
+            if not paired:
+                continue
+            res.setdefault(cfg, {"title": title, "drivers": {}})["drivers"][drv] = {
+                "median": statistics.median(wide.values()) / statistics.median(base.values()),
+                "min": min(paired),
+                "max": max(paired),
+                "values": paired,
+            }
+    return res
+
+
+def table_scaling(sc):
+    if not sc:
+        return []
+    out = ["scaling, IOPS against 1 ctrl x 1 CPU at QD32 (%s); median of each [per-round min-max]:" % SCALING_BASE]
+    for cfg, title in SCALING:
+        if cfg not in sc:
+            continue
+        cells = [
+            "%s %.2f [%.2f-%.2f]" % (drv, v["median"], v["min"], v["max"])
+            for drv, v in sc[cfg]["drivers"].items()
+        ]
+        out.append("  %-28s %s" % (title, "   ".join(cells)))
+    return out
+
+
 # --- instruction counts ---------------------------------------------------------
 
 MARK_RE = re.compile(r"^insncount: mark (\d+) kind (\w+) total (\d+) kernel (\d+) user (\d+) pc ([0-9a-f]+)")
@@ -808,6 +853,10 @@ def main():
         )
         lines += table_wall(w, heads["wall"])
         lines.append("")
+        sc = scaling(outdir)
+        if sc:
+            lines += table_scaling(sc)
+            lines.append("")
     if ins:
         m = meta.get("insns", {})
         lines.append(
@@ -828,6 +877,8 @@ def main():
         with open(os.path.join(outdir, "profile.txt"), "w") as f:
             f.write("\n".join(profile_text(prof)) + "\n")
     js = {"meta": meta, "headline": panels, "wall_iops": w, "insns_per_io": ins}
+    if w:
+        js["wall_scaling"] = scaling(outdir)
     if prof:
         js["profile_modules"] = {"%s/%s" % k: v["modules"] for k, v in prof.items()}
     with open(os.path.join(outdir, "results.json"), "w") as f:
