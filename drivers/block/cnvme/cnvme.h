@@ -181,6 +181,9 @@ enum {
  *	interrupt handler to own its CQ)
  * @iop: the softirq poller that owns the CQ while CNVME_Q_SOFTIRQ is set
  *	(interrupt mitigation, irqpoll.c)
+ * @irq: Linux interrupt number of @cq_vector with CNVME_Q_MITIGATE, looked
+ *	up when the handler is requested: pci_irq_vector() may sleep, and
+ *	the poller enables the vector from softirq context
  * @rsv_lock: protects the reserve (@rsv_sgl, @rsv_pages and their
  *	counts); taken with interrupts off, completions return buffers in
  *	hard-irq context
@@ -222,6 +225,7 @@ struct cnvme_queue {
 	unsigned int irq_budget;
 	spinlock_t cq_poll_lock;	/* CQ of a polled queue */
 	struct irq_poll iop;
+	unsigned int irq;
 
 	spinlock_t rsv_lock;	/* the reserve; irqs off */
 	struct scatterlist **rsv_sgl;

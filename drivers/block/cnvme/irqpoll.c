@@ -42,7 +42,7 @@
 static void cnvme_q_irqpoll_end(struct cnvme_queue *q)
 {
 	if (test_and_clear_bit(CNVME_Q_SOFTIRQ, &q->flags))
-		enable_irq(pci_irq_vector(q->ctrl->pdev, q->cq_vector));
+		enable_irq(q->irq);
 }
 
 /*
@@ -89,15 +89,19 @@ static int cnvme_q_irqpoll(struct irq_poll *iop, int budget)
 void cnvme_q_irqpoll_setup(struct cnvme_queue *q)
 {
 	struct pci_dev *pdev = q->ctrl->pdev;
+	int irq = -EINVAL;
 
 	clear_bit(CNVME_Q_SOFTIRQ, &q->flags);
-	if (!cnvme_irq_poll_threshold || cnvme_use_threaded_interrupts ||
-	    !q->qid || !q->cq_vector || !pdev->msix_enabled ||
-	    test_bit(CNVME_Q_POLLED, &q->flags)) {
+	if (cnvme_irq_poll_threshold && !cnvme_use_threaded_interrupts &&
+	    q->qid && q->cq_vector && pdev->msix_enabled &&
+	    !test_bit(CNVME_Q_POLLED, &q->flags))
+		irq = pci_irq_vector(pdev, q->cq_vector);
+	if (irq < 0) {
 		clear_bit(CNVME_Q_MITIGATE, &q->flags);
 		q->irq_budget = UINT_MAX;
 		return;
 	}
+	q->irq = irq;
 	irq_poll_init(&q->iop, cnvme_irq_poll_budget, cnvme_q_irqpoll);
 	/* The CQ never holds more than depth - 1 new entries. */
 	q->irq_budget = min(cnvme_irq_poll_threshold, q->depth - 1);
