@@ -39,6 +39,8 @@
 #                                kernel's choice, mq-deadline on one queue)
 #   KARGS=                       extra guest kernel command line
 #   INSNS_CONFIGS="rr4k-qd1 rr4k-qd32"  configurations of the insns boot
+#                                (polled ones, e.g. rr4k-qd1-poll, load
+#                                every driver with poll_queues=1)
 #   INSNS_SMP=1                  its vCPUs (still one host thread: exact);
 #                                e.g. INSNS_SMP=2 INSNS_CONFIGS=rr4k-qd32-2cpu
 #   CNVME_REV=HEAD               bench cnvme.ko of that commit, not the

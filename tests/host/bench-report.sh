@@ -25,6 +25,9 @@
 #                       results.json's and the table's cells (a skipped
 #                       driver: no bar, "skip: ..." in the table), the
 #                       cnvme/stock ratio in the label and in the table
+#   spin_fit_recovers   the polled fit gives back a and b of runs made
+#                       from them, with rounds per I/O that vary
+#   spin_fit_refuses_collinear  and no number when rounds follow I/Os
 #   chart_four_series   gnuplot draws four plots per panel (SVG titles);
 #                       without gnuplot a SKIP line, not counted
 #

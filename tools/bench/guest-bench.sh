@@ -6,13 +6,16 @@
 #
 #   BENCH_MODE=wall    ROUNDS alternating rounds of every configuration
 #                      for each of BENCH_DRIVERS, timed (IOPS)
-#   BENCH_MODE=insns   4k randread QD1 and QD32, IRQ mode, NUMBER_IOS
-#                      ("N1 N2") I/Os each, bracketed by the marker that
-#                      the insncount plugin reports; REPS repetitions
+#   BENCH_MODE=insns   INSNS_CONFIGS (4k randread QD1 and QD32, IRQ mode,
+#                      by default), NUMBER_IOS ("N1 N2") I/Os each,
+#                      bracketed by the marker that the insncount plugin
+#                      reports; REPS repetitions
 #
 # Results go to $LAB/results/: runs.tsv (one line per fio run), fio/*.json,
 # marks.tsv (insns mode: one line per marker, in execution order),
-# kallsyms-DRIVER.txt (insns mode: text symbols while DRIVER was loaded).
+# kallsyms-DRIVER.txt (insns mode: text symbols while DRIVER was loaded),
+# kallsyms-DRIVER-repREP.txt (insns mode: the module's text symbols in
+# repetition REP).
 # Progress lines ("bench: ...") go to the console.
 
 set -uo pipefail
@@ -143,20 +146,33 @@ warm_up() {
 }
 
 insns_mode() {
-	local rep drv cfg n prof
+	local rep drv cfg n prof want_poll=0
 	: >"$RES/marks.tsv"
-	say "instruction count: ${REPS} reps of ${INSNS_CONFIGS[*]} (IRQ) for ${DRIVERS[*]}," \
-		"number_ios ${NUMBER_IOS[*]}, $(nproc) vCPU"
+	# Polled configurations need a poll queue; every driver gets the same
+	# parameters, so all of them get one then.
+	for cfg in "${INSNS_CONFIGS[@]}"; do
+		[[ $cfg == *-poll ]] && want_poll=1
+	done
+	say "instruction count: ${REPS} reps of ${INSNS_CONFIGS[*]} for ${DRIVERS[*]}," \
+		"number_ios ${NUMBER_IOS[*]}, $(nproc) vCPU, poll queue $want_poll"
 	[[ -x $MARK ]] || fail_boot "no marker helper $MARK"
 	for ((rep = 1; rep <= REPS; rep++)); do
 		for drv in $(round_order "$rep"); do
-			# Same parameters for every driver: no poll queues.
-			drv_load "$drv" 0 || fail_boot "rep $rep: cannot load $drv"
+			drv_load "$drv" "$want_poll" || fail_boot "rep $rep: cannot load $drv"
 			# Let the first-probe work (udev, partition scan) finish.
 			sleep 2
-			prof=0
-			((rep == 1)) && [[ ${PROFILE:-1} == 1 ]] && prof=1
 			for cfg in "${INSNS_CONFIGS[@]}"; do
+				if [[ $cfg == *-poll ]] && ((!POLLQ)); then
+					say "rep $rep $drv: no poll queue, $cfg not run"
+					continue
+				fi
+				prof=0
+				((rep == 1)) && [[ ${PROFILE:-1} == 1 ]] && prof=1
+				# A polled run spins until the device answers, a
+				# number of rounds set by the host's speed: every
+				# polled run dumps the profile, whose execution
+				# counts give the rounds of the run (report.py).
+				[[ $cfg == *-poll ]] && prof=1
 				# Uncounted warm-up: page cache, slab caches and the
 				# driver's first-use allocations are then the same
 				# for both counted runs.
@@ -166,10 +182,13 @@ insns_mode() {
 						fail_boot "rep $rep: $drv $cfg failed"
 				done
 			done
-			if ((prof)); then
+			if ((rep == 1)); then
 				# Text symbols only, with this driver's module loaded.
 				awk '$2 ~ /^[tT]$/' /proc/kallsyms >"$RES/kallsyms-$drv.txt"
 			fi
+			# The module may load at another address every time:
+			# its text symbols of this repetition.
+			awk 'NF > 3 && $2 ~ /^[tT]$/' /proc/kallsyms >"$RES/kallsyms-$drv-rep$rep.txt"
 			say "rep $rep/$REPS $drv: done"
 			drv_unload "$drv" || fail_boot "rep $rep: cannot unload $drv"
 		done

@@ -48,6 +48,8 @@ INSN_CONFIGS = [
     ("rr4k-qd1", "4k randread QD1"),
     ("rr4k-qd32", "4k randread QD32"),
     ("rr4k-qd128", "4k randread QD128"),
+    ("rr4k-qd1-poll", "4k randread QD1 polled"),
+    ("rr4k-qd128-poll", "4k randread QD128 polled"),
     ("rr4k-qd32-2cpu", "QD32, 2 jobs, 2 CPUs"),
     ("rr4k-qd32-2ctrl", "QD32, 2 ctrls, 1 CPU"),
     ("rw4k-qd1", "4k randwrite QD1"),
@@ -199,7 +201,11 @@ def table_scaling(sc):
 # --- instruction counts ---------------------------------------------------------
 
 MARK_RE = re.compile(r"^insncount: mark (\d+) kind (\w+) total (\d+) kernel (\d+) user (\d+) pc ([0-9a-f]+)")
-PROF_RE = re.compile(r"^insncount: prof (\d+) ([0-9a-f]+) (\d+)")
+PROF_RE = re.compile(r"^insncount: prof (\d+) ([0-9a-f]+) (\d+)(?: (\d+))?")
+
+# The blk_mq_ops->poll of each driver's module: a polled run's spin is
+# counted in calls of it (the executions of its first block).
+POLL_FUNCS = {"nvme": "nvme_poll", "cnvme": "cnvme_poll", "null_blk": "null_poll"}
 
 
 # QEMU trace events scripts/bench.sh enables in the same log: the NVMe
@@ -221,7 +227,9 @@ def parse_plugin_log(path, want_prof):
             if line.startswith("insncount: prof "):
                 m = PROF_RE.match(line)
                 if m and int(m.group(1)) in want_prof:
-                    prof[int(m.group(1))][int(m.group(2), 16)] = int(m.group(3))
+                    # (instructions, executions); a plugin older than the
+                    # executions column gives 0.
+                    prof[int(m.group(1))][int(m.group(2), 16)] = (int(m.group(3)), int(m.group(4) or 0))
                 continue
             m = MARK_RE.match(line)
             if m:
@@ -355,19 +363,101 @@ def insns_counts(d, rep_offset):
         else:
             b = begin[key]
             counts[key] = {k: mk[k] - b[k] for k in COUNTED}
-    return counts, ios, prof_seq
+    # Polled runs: how often the driver's poll function ran in each.
+    polls = {}
+    pseq = {k: v for k, v in prof_seq.items() if k[2].endswith("-poll")}
+    if pseq:
+        _, prof = parse_plugin_log(log, {q for v in pseq.values() for q in v})
+        for key, seqs in pseq.items():
+            addr = poll_addr(d, int(key[0]) - rep_offset, key[1])
+            if addr is not None:
+                polls[key] = sum(prof.get(q, {}).get(addr, (0, 0))[1] for q in seqs)
+    return counts, ios, prof_seq, polls
+
+
+def poll_addr(d, rep, drv):
+    """Address of DRV's poll function in repetition REP of the boot in d
+    (the module's text symbols of that repetition), or None."""
+    path = os.path.join(d, "kallsyms-%s-rep%d.txt" % (drv, rep))
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) > 3:
+                mod = p[3].strip("[]")
+                if mod in DRIVER_MODULES.get(drv, ()) and POLL_FUNCS.get(mod) == p[2]:
+                    return int(p[0], 16)
+    return None
+
+
+# A polled run spins in the driver's poll function until the device
+# answers, and how many rounds that takes follows the host's speed, not
+# the guest's code: the instructions of a run are
+#     insns = a * I/Os + b * polls + c
+# with a the cost of an I/O without the spin, b that of one empty round
+# (poll function, blk_hctx_poll's loop, io_uring's) and c what does not
+# scale.  The rounds per I/O differ from run to run, which is what lets a
+# least-squares fit over the runs tell a from b.  When polls and I/Os move
+# together (|r| above SPIN_MAX_CORR) the two cannot be told apart.
+SPIN_MAX_CORR = 0.9999
+
+
+def spin_fit(rows):
+    """rows: [(insns, ios, polls)].  Returns (a, b, r) or None."""
+    n = len(rows)
+    if n < 3:
+        return None
+    mt, mx, mp = (sum(r[i] for r in rows) / n for i in range(3))
+    sxx = sum((r[1] - mx) ** 2 for r in rows)
+    spp = sum((r[2] - mp) ** 2 for r in rows)
+    sxp = sum((r[1] - mx) * (r[2] - mp) for r in rows)
+    sxt = sum((r[1] - mx) * (r[0] - mt) for r in rows)
+    spt = sum((r[2] - mp) * (r[0] - mt) for r in rows)
+    if sxx <= 0 or spp <= 0:
+        return None
+    r = sxp / (sxx * spp) ** 0.5
+    if abs(r) > SPIN_MAX_CORR:
+        return None
+    det = sxx * spp - sxp * sxp
+    a = (sxt * spp - spt * sxp) / det
+    b = (spt * sxx - sxt * sxp) / det
+    return a, b, r
+
+
+def spin_split(s, keys, counts, ios, polls):
+    """A polled configuration's headline: the fitted cost of an I/O
+    without the spin (spin_fit), its range the fits that leave one run
+    out.  The repetitions' own values, spin included, stay as
+    "with_spin"."""
+    s["with_spin"] = {k: s[k] for k in ("best", "median", "min", "max")}
+    del s["best"]
+    rows = [(counts[k]["total"], ios.get(k, k[3]), polls[k]) for k in keys if k in polls]
+    s["spin_runs"] = len(rows)
+    if len(rows) < len(keys):
+        s["why_none"] = "no poll count (profile off, or no poll function symbol)"
+        return
+    fit = spin_fit(rows)
+    if not fit:
+        s["why_none"] = "spin not separable: polls follow the I/O count"
+        return
+    a, b, r = fit
+    loo = [f[0] for f in (spin_fit(rows[:i] + rows[i + 1:]) for i in range(len(rows))) if f] if len(rows) > 3 else []
+    s.update(best=a, min=min(loo + [a]), max=max(loo + [a]), median=a, insns_per_poll=b, corr_polls_ios=r)
+    s["loo_fits"] = len(loo)
+    s["polls_per_io"] = statistics.median(r_[2] / r_[1] for r_ in rows)
 
 
 def insns(outdir):
     d = os.path.join(outdir, "insns")
     if not read_tsv(os.path.join(d, "marks.tsv")) or not os.path.exists(os.path.join(d, "plugin.log")):
         return None, None
-    counts, ios, prof_seq = {}, {}, {}
+    counts, ios, prof_seq, polls = {}, {}, {}, {}
     rerun_reps = set()
     offset = 0
     for i, dd in enumerate(insns_dirs(outdir)):
         try:
-            c, o, p = insns_counts(dd, offset)
+            c, o, p, pl = insns_counts(dd, offset)
         except SystemExit as e:
             if not i:
                 raise
@@ -380,6 +470,7 @@ def insns(outdir):
             prof_seq = p
         counts.update(c)
         ios.update(o)
+        polls.update(pl)
         offset = max([offset] + [int(k[0]) for k in c])
     log = os.path.join(d, "plugin.log")
     res = {}
@@ -421,7 +512,9 @@ def insns(outdir):
                 )
             (c1, i1), (c2, i2) = best[min(best)], best[max(best)]
             s["best"] = (c2 - c1) / (i2 - i1)
-            s["spread_pct"] = 100.0 * (s["max"] - s["min"]) / s["median"]
+            if cfg.endswith("-poll"):
+                spin_split(s, [k for k in counts if k[1:3] == (drv, cfg) and k[0] in good], counts, ios, polls)
+            s["spread_pct"] = 100.0 * (s["max"] - s["min"]) / s["median"] if "best" in s else 0.0
             for k in COUNTED[1:]:
                 s[k] = statistics.median(per[k][r] for r in good)
             # Rep 1 is the profiled one: its own interrupt rate.
@@ -432,7 +525,9 @@ def insns(outdir):
         if entry["drivers"]:
             res[cfg] = entry
 
-    # Per-function profile from the profiled repetition.
+    # Per-function profile from the profiled repetition (polled runs
+    # dump the profile in every repetition; the first one is the profile).
+    prof_seq = {k: v for k, v in prof_seq.items() if k[0] == "1"}
     want = {q for seqs in prof_seq.values() for q in seqs}
     prof_res = None
     if want:
@@ -453,7 +548,7 @@ def insns(outdir):
                 mods = collections.Counter()
                 for sign, k in ((-1, k1), (1, k2)):
                     for seq in prof_seq[k]:
-                        for addr, n in prof.get(seq, {}).items():
+                        for addr, (n, _e) in prof.get(seq, {}).items():
                             name, mod = syms.lookup(addr)
                             funcs[(name, mod)] += sign * n
                             mods[mod] += sign * n
@@ -461,6 +556,8 @@ def insns(outdir):
                     "funcs": {"%s [%s]" % f: v / dio for f, v in funcs.items()},
                     "modules": {m: v / dio for m, v in mods.items()},
                 }
+                if k1 in polls and k2 in polls:
+                    prof_res[(drv, cfg)]["polls_per_io"] = (polls[k2] - polls[k1]) / dio
     return res, prof_res
 
 
@@ -510,7 +607,7 @@ def headline(w, ins):
                 elif key in s:
                     vals[d] = [s[key], s["min"], s["max"]]
                 else:
-                    vals[d] = "no accepted repetition"
+                    vals[d] = s.get("why_none", "no accepted repetition")
             ratio = None
             if "ratio_cnvme_stock" in e:
                 rr = e.get("ratio_per_round")
@@ -611,6 +708,25 @@ def table_insns(ins, panel):
             if s and "kernel" in s:
                 cells.append("%s %s / %s" % (drv, fmt_k(s["kernel"]), fmt_k(s["user"])))
         out.append("  %-22s %s" % (title, "   ".join(cells)))
+    spin = [(cfg, title) for cfg, title in INSN_CONFIGS if cfg.endswith("-poll") and cfg in ins]
+    if spin:
+        out.append("")
+        out.append(
+            "  polled: the headline is the fit insns = a * I/Os + b * polls + c over the runs"
+            " (a, range: the fits leaving one run out); b is one empty poll round:"
+        )
+        for cfg, title in spin:
+            for drv, s in ins[cfg]["drivers"].items():
+                ws = s.get("with_spin")
+                if "insns_per_poll" in s:
+                    out.append(
+                        "  %-22s %s: a %s, b %.0f per poll, %.2f polls per I/O, r(polls, I/Os) %.4f,"
+                        " %d runs; spin included %s [%s-%s]"
+                        % (title, drv, fmt_k(s["best"]), s["insns_per_poll"], s["polls_per_io"],
+                           s["corr_polls_ios"], s["spin_runs"], fmt_k(ws["best"]), fmt_k(ws["min"]), fmt_k(ws["max"]))
+                    )
+                elif ws:
+                    out.append("  %-22s %s: %s; spin included %s" % (title, drv, s.get("why_none"), fmt_k(ws["best"])))
     if any(s.get("sq_doorbells") for e in ins.values() for s in e["drivers"].values()):
         out.append("")
         out.append("  NVMe doorbell writes (SQ + CQ) and MSI-X interrupts per I/O (QEMU trace):")
@@ -706,6 +822,12 @@ def profile_text(prof):
                 if abs(v) >= 10:
                     out.append("  %10.0f  %s" % (v, m))
             out.append("  %10.0f  (the driver's own modules: %s)" % (own, ", ".join(sorted(DRIVER_MODULES[drv]))))
+            ppi = p.get("polls_per_io")
+            if ppi:
+                for f, v in sorted(p["funcs"].items()):
+                    name, mod = f[:-1].rsplit(" [", 1)
+                    if POLL_FUNCS.get(mod) == name:
+                        out.append("  %.2f calls of %s per I/O, %.1f instructions per call" % (ppi, f, v / ppi))
             out.append("-- top functions")
             for f, v in sorted(p["funcs"].items(), key=lambda x: -x[1])[:40]:
                 out.append("  %10.0f  %s" % (v, f))

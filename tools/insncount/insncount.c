@@ -20,7 +20,9 @@
  * Output goes through qemu_plugin_outs(), i.e. QEMU's log: run QEMU with
  * "-d plugin -D FILE".  Lines:
  *   insncount: mark SEQ kind KIND total N kernel K user U pc ADDR
- *   insncount: prof SEQ ADDR INSNS        (profile=on, one per block)
+ *   insncount: prof SEQ ADDR INSNS EXECS  (profile=on, one per block
+ *                                         start address: instructions
+ *                                         and executions of its blocks)
  *   insncount: prof-end SEQ BLOCKS
  *
  * Usage: -plugin PATH/libinsncount.so[,profile=on]
@@ -85,6 +87,7 @@ static struct tb_rec *rec_new(void)
 struct agg {
 	uint64_t vaddr;
 	uint64_t insns;
+	uint64_t execs;
 };
 
 static int agg_cmp(const void *a, const void *b)
@@ -118,6 +121,7 @@ static void profile_dump(uint64_t seq)
 			if (d) {
 				v[n].vaddr = r->vaddr;
 				v[n].insns = d * r->n_insns;
+				v[n].execs = d;
 				n++;
 			}
 		}
@@ -126,11 +130,13 @@ static void profile_dump(uint64_t seq)
 	for (i = 0, out = 0; i < n; i++) {
 		if (i + 1 < n && v[i + 1].vaddr == v[i].vaddr) {
 			v[i + 1].insns += v[i].insns;
+			v[i + 1].execs += v[i].execs;
 			continue;
 		}
-		snprintf(line, sizeof(line), "insncount: prof %llu %llx %llu\n",
+		snprintf(line, sizeof(line), "insncount: prof %llu %llx %llu %llu\n",
 			 (unsigned long long)seq, (unsigned long long)v[i].vaddr,
-			 (unsigned long long)v[i].insns);
+			 (unsigned long long)v[i].insns,
+			 (unsigned long long)v[i].execs);
 		qemu_plugin_outs(line);
 		out++;
 	}

@@ -268,13 +268,28 @@ def wall_entry(cfg, drv):
 panel("insns", "guest insns per I/O", CONFIGS, drv_entry, "best", r"\] +%s$")
 panel("wall", "config (IOPS)", WALL_CONFIGS, wall_entry, "median", r"\] +%s \[")
 
+# The polled fit: runs made from known a (cost per I/O) and b (per poll
+# round), with rounds per I/O that vary, give a and b back; rounds that
+# follow the I/O count exactly cannot be told apart and give no number.
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(REPORT)))
+try:
+    import report  # noqa: E402
+
+    runs = [(9000 * n + 400 * p + 12345, n, p) for n, p in
+            ((2000, 26000), (12000, 150000), (2000, 30000), (12000, 700000), (12000, 180000))]
+    fit = report.spin_fit(runs)
+    check("spin_fit_recovers", fit is not None and abs(fit[0] - 9000) < 1e-3 and abs(fit[1] - 400) < 1e-3,
+          "fit %r, want a 9000, b 400" % (fit,))
+    flat = [(9000 * n + 400 * 15 * n, n, 15 * n) for n in (2000, 12000, 2000, 12000)]
+    check("spin_fit_refuses_collinear", report.spin_fit(flat) is None, "fit %r" % (report.spin_fit(flat),))
+except Exception as e:  # an older report.py has no spin_fit()
+    check("spin_fit_recovers", False, "%s: %s" % (type(e).__name__, e))
+    check("spin_fit_refuses_collinear", False, "no spin_fit")
+
 # The chart draws one series per driver (gnuplot's SVG names each plot).
 if shutil.which("gnuplot"):
-    sys.dont_write_bytecode = True
-    sys.path.insert(0, os.path.dirname(os.path.abspath(REPORT)))
     try:
-        import report  # noqa: E402
-
         report.chart(out, js.get("headline", []), term="svg", out="bench.svg")
         svg = open(os.path.join(out, "bench.svg")).read()
         titles = [t for t in re.findall(r"<title>([^<]*)</title>", svg) if t != "Gnuplot"]
