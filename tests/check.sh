@@ -48,9 +48,10 @@ in_list() {
 }
 
 runs=()
-while read -r suite profile drivers; do
+while read -r suite profile drivers kernels; do
 	[[ -z $suite || $suite == \#* ]] && continue
 	in_list "$DRIVER" "$drivers" || continue
+	in_list "${KERNEL:-debian}" "${kernels:-debian,debug}" || continue
 	in_list "$suite" "${SUITES:-}" || continue
 	in_list "$profile" "${PROFILES:-}" || continue
 	in_list "$suite@$profile" "${RUNS:-}" || continue
@@ -65,7 +66,7 @@ for want in ${RUNS:+${RUNS//,/ }}; do
 		[[ ${run/ /@} == "$want" ]] && found=1
 	done
 	((found)) && continue
-	echo "check: RUNS names $want, which tests/matrix does not run for DRIVER=$DRIVER" >&2
+	echo "check: RUNS names $want, which tests/matrix does not run for DRIVER=$DRIVER KERNEL=${KERNEL:-debian}" >&2
 	echo "0 passed, 1 failed"
 	exit 1
 done

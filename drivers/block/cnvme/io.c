@@ -878,6 +878,14 @@ static inline void cnvme_handle_cqe(struct cnvme_queue *q,
 		goto bogus;
 	if (cnvme_inject_hide_cqe(q, iod))
 		return;
+	/*
+	 * The block layer's fail_io_timeout (CONFIG_FAIL_IO_TIMEOUT, the
+	 * disk's io-timeout-fail attribute) drops the completion here, as
+	 * for the stock driver, so the same test drives both timeout paths;
+	 * a constant false on kernels without it.
+	 */
+	if (unlikely(blk_should_fake_timeout(rq->q)))
+		return;
 
 	iod->status = status;
 	iod->result = READ_ONCE(cqe->result);
