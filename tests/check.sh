@@ -51,6 +51,7 @@ runs=()
 while read -r suite profile drivers kernels; do
 	[[ -z $suite || $suite == \#* ]] && continue
 	in_list "$DRIVER" "$drivers" || continue
+	[[ $kernels == \#* ]] && kernels=
 	in_list "${KERNEL:-debian}" "${kernels:-debian,debug}" || continue
 	in_list "$suite" "${SUITES:-}" || continue
 	in_list "$profile" "${PROFILES:-}" || continue
@@ -89,7 +90,7 @@ total=${#runs[@]}
 if ((total == 0 && ${#host_tests[@]} > 0)); then
 	: # only the host tests
 elif ((total == 0)); then
-	echo "check: nothing in tests/matrix matches DRIVER=$DRIVER SUITES='${SUITES:-}' PROFILES='${PROFILES:-}'" >&2
+	echo "check: nothing in tests/matrix matches DRIVER=$DRIVER KERNEL=${KERNEL:-debian} SUITES='${SUITES:-}' PROFILES='${PROFILES:-}'" >&2
 	echo "0 passed, 1 failed"
 	exit 1
 fi
