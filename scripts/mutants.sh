@@ -10,6 +10,9 @@
 # Each patch starts with a header of '#' lines:
 #   # suite: SUITE@PROFILE   the one boot that must catch it (required)
 #   # why: ...               the real bug it stands for
+#   # kernel: debug          optional: the suite runs on the debug kernel
+#                            only (tests/matrix); the mutant's cnvme.ko is
+#                            built for it, and the boot runs KERNEL=debug
 #   # known: TAG: ...        optional: a mutant the lab cannot catch yet
 #                            (TAG, e.g. "race"), and why; it is run and
 #                            reported as "survived (known: TAG)", but its
@@ -103,6 +106,8 @@ for name in "${names[@]}"; do
 	patch=$MUT_DIR/$name.patch
 	suite_at=$(header "$patch" suite)
 	known=$(header "$patch" known)
+	kernel=$(header "$patch" kernel)
+	kernel=${kernel:-debian}
 	mout=$OUT/$name
 	rm -rf "$mout"
 	mkdir -p "$mout"
@@ -113,6 +118,8 @@ for name in "${names[@]}"; do
 	profile=${suite_at#*@}
 	if [[ -z $suite_at || $suite_at != *@* || -z $suite || -z $profile ]]; then
 		result="error: no '# suite: SUITE@PROFILE' line"
+	elif [[ $kernel != debian && $kernel != debug ]]; then
+		result="error: '# kernel: $kernel': debian or debug"
 	fi
 	printf '[%d/%d] %s (%s) ... ' "$i" "${#names[@]}" "$name" "${suite_at:-?}"
 
@@ -130,15 +137,22 @@ for name in "${names[@]}"; do
 		fi
 	fi
 	if [[ -z $result ]]; then
-		if ! make -C "$TMP" modules >"$mout/build.log" 2>&1 ||
-			[[ ! -f $TMP/drivers/block/cnvme/cnvme.ko ]]; then
-			result="error: build failed"
-		fi
+		if [[ $kernel == debug ]]; then
+			# The debug kernel's tree (scripts/debug-kernel.sh
+			# kernel builds it when missing or stale).
+			KERNEL=debug "$LAB_ROOT/scripts/debug-kernel.sh" kernel >"$mout/build.log" 2>&1 &&
+				make -C "$LAB_DEBUG_SRC" M="$TMP" modules >>"$mout/build.log" 2>&1
+		else
+			make -C "$TMP" modules >"$mout/build.log" 2>&1
+		fi || result="error: build failed"
+		[[ -n $result || -f $TMP/drivers/block/cnvme/cnvme.ko ]] || result="error: build failed"
 	fi
 	if [[ -z $result ]]; then
-		(cd "$TMP" && DRIVER=cnvme scripts/lab.sh "$suite" "$profile") \
-			>"$mout/lab.log" 2>&1 || true
-		cp -a "$TMP/out/cnvme/$suite_at" "$mout/out" 2>/dev/null || true
+		results=cnvme
+		[[ $kernel == debug ]] && results=cnvme-debug
+		(cd "$TMP" && DRIVER=cnvme KERNEL=$kernel CNVME_KO="$TMP/drivers/block/cnvme/cnvme.ko" \
+			scripts/lab.sh "$suite" "$profile") >"$mout/lab.log" 2>&1 || true
+		cp -a "$TMP/out/$results/$suite_at" "$mout/out" 2>/dev/null || true
 		status=error p=0 f=0 secs=0 n=0 fl=0
 		if [[ -f $mout/out/summary ]]; then
 			# status=... passed=... failed=... seconds=... nudges=... flakes=...
