@@ -20,7 +20,7 @@
 #                   whose headers are installed (no package)
 #   make dkms-remove   undo make dkms-install
 #   make bench      stock nvme vs cnvme vs null_blk: IOPS and instructions
-#                   per I/O (Documentation/benchmarks.rst; ~15-20 min)
+#                   per I/O (Documentation/benchmarks.rst; ~25 min)
 #   make mutants    break the driver on purpose (tests/mutants/*.patch) and
 #                   check each suite notices (MUTANTS= picks some;
 #                   Documentation/testing.rst)

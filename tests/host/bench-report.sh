@@ -25,6 +25,9 @@
 #                       results.json's and the table's cells (a skipped
 #                       driver: no bar, "skip: ..." in the table), the
 #                       cnvme/stock ratio in the label and in the table
+#   targets_reported    issue 14's five targets, each with a line: the
+#                       measured ones with the ratio of results.json and
+#                       a verdict, the others "not measured"
 #   spin_fit_recovers   the polled fit gives back a and b of runs made
 #                       from them, with rounds per I/O that vary
 #   spin_fit_refuses_collinear  and no number when rounds follow I/Os

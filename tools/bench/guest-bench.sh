@@ -32,7 +32,7 @@ REPS=${REPS:-3}
 read -r -a DRIVERS <<<"${BENCH_DRIVERS:-stock cnvme null_blk}"
 read -r -a CONFIGS <<<"${BENCH_CONFIGS_WANTED:-${BENCH_CONFIGS[*]}}"
 read -r -a NUMBER_IOS <<<"${NUMBER_IOS:-2000 12000}"
-read -r -a INSNS_CONFIGS <<<"${INSNS_CONFIGS:-rr4k-qd1 rr4k-qd32}"
+read -r -a INSNS_CONFIGS <<<"${INSNS_CONFIGS:-rr4k-qd1 rr4k-qd32 rr4k-qd128}"
 mkdir -p "$RES/fio"
 # fio writes the output of exec_prerun/exec_postrun into the cwd.
 cd /tmp || exit 1

@@ -931,6 +931,64 @@ def rerun(outdir, reps):
                 print("%s %s %d" % (drv, cfg, reps - s["n"]))
 
 
+# Issue 14's targets, cnvme/stock: (panel, configuration, comparison,
+# bound, what).  The wall-clock ones ask for TARGET_ROUNDS rounds or more.
+TARGETS = [
+    ("insns", "rr4k-qd1", "<=", 1.00, "instructions per I/O, 4k randread QD1"),
+    ("insns", "rr4k-qd32", "<=", 0.90, "instructions per I/O, 4k randread QD32"),
+    ("insns", "rr4k-qd128", "<=", 0.90, "instructions per I/O, 4k randread QD128"),
+    ("wall", "rr4k-qd1-poll", ">=", 1.00, "IOPS, 4k randread QD1 polled"),
+    ("wall", "rr4k-qd128-poll", ">=", 1.00, "IOPS, 4k randread QD128 polled"),
+]
+TARGET_ROUNDS = 9
+
+
+def targets(w, ins):
+    """Each target with the measured ratio, its spread and a verdict.
+    The spread: wall, the per-round ratios; insns, cnvme's range over
+    stock's (min/max to max/min of the accepted repetitions)."""
+    rows = []
+    for panel, cfg, op, bound, what in TARGETS:
+        e = ((w if panel == "wall" else ins) or {}).get(cfg)
+        row = {"panel": panel, "config": cfg, "what": what, "bound": "%s %.2f" % (op, bound)}
+        st = cn = None
+        if e:
+            st, cn = e["drivers"].get("stock"), e["drivers"].get("cnvme")
+        if not e or "ratio_cnvme_stock" not in e or not st or not cn:
+            row["verdict"] = "not measured (%s)" % ("BENCH_BOOTS, BENCH_CONFIGS" if panel == "wall" else "BENCH_BOOTS, INSNS_CONFIGS")
+            rows.append(row)
+            continue
+        r = e["ratio_cnvme_stock"]
+        if panel == "wall":
+            rr = e["ratio_per_round"]
+            lo, hi, n = rr["min"], rr["max"], len(rr["values"])
+        else:
+            lo, hi, n = cn["min"] / st["max"], cn["max"] / st["min"], min(st["n"], cn["n"])
+        verdict = "met" if (r <= bound if op == "<=" else r >= bound) else "NOT met"
+        # A spread across the bound cannot rank the drivers either way.
+        if lo < bound < hi:
+            verdict += ", but the spread spans %.2f" % bound
+        if panel == "wall" and n < TARGET_ROUNDS:
+            verdict += " (over %d rounds; the target asks %d: ROUNDS=%d)" % (n, TARGET_ROUNDS, TARGET_ROUNDS)
+        row.update(ratio=r, lo=lo, hi=hi, n=n, verdict=verdict)
+        rows.append(row)
+    return rows
+
+
+def table_targets(rows):
+    out = ["targets (issue 14), cnvme/stock [spread]:"]
+    for t in rows:
+        if "ratio" in t:
+            out.append(
+                "  %-44s %-7s %.2f [%.2f-%.2f], %d %s: %s"
+                % (t["what"], t["bound"], t["ratio"], t["lo"], t["hi"], t["n"],
+                   "rounds" if t["panel"] == "wall" else "reps", t["verdict"])
+            )
+        else:
+            out.append("  %-44s %-7s %s" % (t["what"], t["bound"], t["verdict"]))
+    return out
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--rerun":
         rerun(sys.argv[2], int(sys.argv[3]))
@@ -990,6 +1048,9 @@ def main():
         )
         lines += table_insns(ins, heads["insns"])
         lines.append("")
+    tg = targets(w, ins)
+    lines += table_targets(tg)
+    lines.append("")
     lines += table_variants(w, ins, prof)
     text = "\n".join(lines)
     print(text)
@@ -998,7 +1059,7 @@ def main():
     if prof:
         with open(os.path.join(outdir, "profile.txt"), "w") as f:
             f.write("\n".join(profile_text(prof)) + "\n")
-    js = {"meta": meta, "headline": panels, "wall_iops": w, "insns_per_io": ins}
+    js = {"meta": meta, "headline": panels, "wall_iops": w, "insns_per_io": ins, "targets": tg}
     if w:
         js["wall_scaling"] = scaling(outdir)
     if prof:

@@ -201,6 +201,24 @@ for cfg in CONFIGS:
 else:
     check("headline_values", True)
 
+# Every target of issue 14 has its line: the fixture measures QD1 and QD32
+# (a ratio and a verdict, agreeing with results.json) and nothing polled
+# or at QD128 ("not measured").
+tg = {t.get("config"): t for t in js.get("targets") or []}
+want_measured = {"rr4k-qd1", "rr4k-qd32"}
+ok = len(tg) == 5 and all(("ratio" in t) == (c in want_measured) for c, t in tg.items())
+for c in want_measured:
+    t = tg.get(c) or {}
+    r = (ins.get(c) or {}).get("ratio_cnvme_stock")
+    ok = ok and r is not None and abs(t.get("ratio", -1) - r) < 1e-9
+    bound = float((t.get("bound") or "x 0").split()[1])
+    verdict = "met" if r is not None and r <= bound else "NOT met"
+    ok = ok and t.get("verdict", "").split(",")[0] == verdict
+    ok = ok and re.search(r"%s +%s %.2f \[.*\], \d+ reps: %s" % (
+        re.escape(t.get("what", "?")), re.escape(t.get("bound", "?")), t.get("ratio", -1), verdict), text) is not None
+ok = ok and text.count("not measured") == 3
+check("targets_reported", ok, "targets %r" % tg)
+
 # The chart's data files hold exactly the table's numbers.
 def panel(name, title, configs, entry, key, ratio_re):
     """Check NAME.dat against results.json and the table under TITLE."""
