@@ -332,10 +332,29 @@ perf_counts() {
 	done
 }
 
+# bpftrace needs BTF or the kernel's headers.  Debian's kernel has BTF;
+# the debug kernel has neither, but CONFIG_IKHEADERS puts the headers in
+# /sys/kernel/kheaders.tar.xz, and the guest has no xz for bpftrace's own
+# unpacking: python's lzma unpacks them, once per boot.
+kheaders() {
+	local kh
+	kh=/tmp/kheaders-$(uname -r)
+	[[ ! -e /sys/kernel/btf/vmlinux && -e /sys/kernel/kheaders.tar.xz ]] || return 0
+	if [[ ! -d $kh ]]; then
+		python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+			/sys/kernel/kheaders.tar.xz "$kh.tmp" && mv "$kh.tmp" "$kh" ||
+			fail "cannot unpack /sys/kernel/kheaders.tar.xz" || return 1
+	fi
+	echo "$kh"
+}
+
 bpftrace_counts() {
-	local disk=$1 out
+	local disk=$1 out kh
 	udevadm settle --timeout=60 || true
-	out=$(BPFTRACE_NO_CPP_DEMANGLE=1 tt bpftrace -e \
+	kh=$(kheaders) || return 1
+	# In the command substitution's subshell: the exports end with it.
+	out=$([[ -z $kh ]] || export BPFTRACE_KERNEL_SOURCE=$kh BPFTRACE_KERNEL_BUILD=$kh
+		BPFTRACE_NO_CPP_DEMANGLE=1 tt bpftrace -e \
 		"tracepoint:$SYS:${EVENTS[0]} /args->qid > 0/ { @[args->opcode] = count(); }" \
 		-c "/bin/dd if=/dev/$disk of=/dev/null bs=4096 count=$NREAD iflag=direct skip=$(($(<"/sys/block/$disk/size") / 8 / 4)) status=none" 2>&1) ||
 		{ echo "$out"; fail "bpftrace failed"; return 1; }
