@@ -128,7 +128,7 @@ build_cnvme() {
 	fi
 	BUILT=$src/drivers/block/cnvme/cnvme.ko
 	log "building cnvme.ko: $BUILT_DESC"
-	env -u KDIR make -s -C "$src" modules KDIR="/usr/src/linux-headers-$KVER" >&2
+	env -u KDIR make -s -C "$src" modules KDIR="$(lab_headers_dir "$KVER")" >&2
 	vermagic=$(modinfo -F vermagic "$BUILT")
 	[[ ${vermagic%% *} == "$KVER" ]] ||
 		die "cnvme.ko is for '${vermagic%% *}', the guest runs $KVER"

@@ -143,7 +143,11 @@ for name in "${names[@]}"; do
 			KERNEL=debug "$LAB_ROOT/scripts/debug-kernel.sh" kernel >"$mout/build.log" 2>&1 &&
 				make -C "$LAB_DEBUG_SRC" M="$TMP" modules >>"$mout/build.log" 2>&1
 		else
-			make -C "$TMP" modules >"$mout/build.log" 2>&1
+			# The headers of the kernel the guest boots, wherever
+			# host-setup.sh found or unpacked them (build/headers/
+			# is not linked into the copy).
+			make -C "$TMP" modules KDIR="$(lab_headers_dir "$(KERNEL=debian lab_kver)")" \
+				>"$mout/build.log" 2>&1
 		fi || result="error: build failed"
 		[[ -n $result || -f $TMP/drivers/block/cnvme/cnvme.ko ]] || result="error: build failed"
 	fi

@@ -29,13 +29,21 @@
 #   - the SQ doorbell events of the I/O run add up to N + M commands and
 #     each continues from the previous tail of its queue;
 #   - the reset: one cnvme_reset, one cnvme_reset_done with ret=0, and the
-#     state changes live -> resetting -> connecting -> live, in order.
+#     state changes live -> resetting -> connecting -> live, in order;
+#   - a read whose completion is hidden (fault injection, hide_cqe; the
+#     driver is loaded with fault_injection=1 io_timeout=5): in order, a
+#     cnvme_timeout of that read (aborted=0), the cnvme_abort of it and
+#     the Abort command on the admin queue, a second cnvme_timeout
+#     (aborted=1), cnvme_reset, the read ended by the teardown (0x371),
+#     cnvme_reset_done ret=0, and the read set up again at the same LBA
+#     and completed with status 0.
 # Every event is enabled once, while the driver is idle: enabling patches
 # the driver's text (static keys), which TCG handles badly under a vCPU
 # running it (see scripts/lab.sh on trace_event=).
 #
-# Expected kernel log: cnvme logs ": resetting controller" once (the
-# reset); stock logs no recovery line for it.
+# Expected kernel log: cnvme logs ": resetting controller" once for each
+# reset, and the hidden completion's lines (as chaos's hide_io); stock logs
+# no recovery line for the sysfs reset.
 
 # The helpers below run through check "$@", which shellcheck cannot see.
 # shellcheck disable=SC2317
@@ -304,6 +312,88 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
+# The I/O queue that serves CPU 0 (blk-mq hardware context n is qid n+1).
+qid_of_cpu0() { # DISK
+	local d
+	for d in /sys/block/"$1"/mq/*; do
+		if tr -s ', ' '\n' <"$d/cpu_list" | grep -qx 0; then
+			echo $((${d##*/} + 1))
+			return 0
+		fi
+	done
+	fail "no hardware queue of $1 serves CPU 0"
+}
+
+# One read of 4 KiB at an eighth of the disk from CPU 0, whose completion
+# the device posts and the driver's injection hides: the timeout handler
+# must abort it, reset on its second timeout, and the read is sent again.
+timeout_events() {
+	local disk=$1 qid inj lb skip
+	qid=$(qid_of_cpu0 "$disk") || return 1
+	inj=/sys/kernel/debug/cnvme/$(basename "$(first_nvme_pci)")/inject
+	lb=$(<"/sys/block/$disk/queue/logical_block_size")
+	skip=$(($(<"/sys/block/$disk/size") / 8 / 8))
+	udevadm settle --timeout=60 || true
+	: >"$INST/trace"
+	echo "$qid 0x02 1" >"$inj/hide_cqe" || fail "cannot arm hide_cqe" || return 1
+	echo 1 >"$INST/tracing_on"
+	taskset -c 0 dd if="/dev/$disk" of=/dev/null bs=4096 count=1 iflag=direct \
+		skip="$skip" status=none || fail "the read failed"
+	poll 30 ctrl_live || true
+	echo 0 >"$INST/tracing_on"
+	echo "$qid 0x02 0" >"$inj/hide_cqe"
+	cp "$INST/trace" "$WIN"
+	grep '^hide_cqe' "$inj/hits"
+	[[ $(awk '$1 == "hide_cqe" { print $3 }' "$inj/hits") == 1 ]] ||
+		fail "hide_cqe did not fire once" || return 1
+	events_of_window || return 1
+	python3 - "$EVS" "$qid" "$((skip * 4096 / lb))" <<'EOF' || return 1
+import sys
+qid, slba = sys.argv[2], sys.argv[3]
+seq, read_cids, bad = [], set(), []
+for line in open(sys.argv[1]):
+    ev, *kv = line.split()
+    f = dict(x.split("=", 1) for x in kv)
+    if ev == "setup_cmd" and f.get("qid") == qid and f.get("slba") == slba:
+        read_cids.add(f["cmdid"])
+        seq.append(("setup", f["cmdid"]))
+    elif ev == "setup_cmd" and f.get("qid") == "0" and f.get("op") == "nvme_admin_abort_cmd":
+        seq.append(("admin_abort",))
+    elif ev == "complete_rq" and f.get("qid") == qid and f.get("cmdid") in read_cids:
+        seq.append(("complete", f["cmdid"], int(f["status"], 0)))
+    elif ev == "timeout":
+        if f.get("qid") != qid or f.get("op") != "nvme_cmd_read":
+            bad.append("timeout of another command: " + line.strip())
+        elif f.get("state") == "live":
+            seq.append(("timeout", f["cmdid"], f["aborted"]))
+        elif f.get("state") != "resetting":
+            bad.append("timeout in state " + f.get("state", "?") + ": " + line.strip())
+    elif ev == "abort":
+        seq.append(("abort", f.get("qid"), f.get("cmdid"), f.get("op")))
+    elif ev == "reset":
+        seq.append(("reset",))
+    elif ev == "reset_done":
+        seq.append(("reset_done", f["ret"]))
+for s in seq:
+    print(*s)
+# The reset's teardown ends the read with Command Aborted by Host (0x371),
+# which sends it back to blk-mq: it is set up again once the queues run.
+c = seq[0][1] if seq and seq[0][0] == "setup" else None
+want = [("setup", c), ("timeout", c, "0"), ("abort", qid, c, "nvme_cmd_read"),
+        ("admin_abort",), ("timeout", c, "1"), ("reset",), ("complete", c, 0x371),
+        ("reset_done", "0")]
+if seq[:len(want)] != want:
+    bad.append(f"want the sequence {want}")
+rest = seq[len(want):]
+if len(rest) != 2 or rest[0][0] != "setup" or rest[1] != ("complete", rest[0][1], 0):
+    bad.append("after the reset: want the read set up again and completed with status 0")
+for b in bad:
+    print(b)
+sys.exit(1 if bad else 0)
+EOF
+	[[ $(ctrl_state) == live ]] || fail "controller $(ctrl_state) after the recovery"
+}
+
 # perf and bpftrace from the extras (scripts/lab-extras.sh trace-tools).
 TT=$LAB/extras/trace-tools/root
 tt() { # PROGRAM ARGS...
@@ -365,7 +455,11 @@ bpftrace_counts() {
 
 ktap_begin
 
-check load_driver drv_load
+if [[ $DRIVER == cnvme ]]; then
+	check load_driver drv_load fault_injection=1 io_timeout=5
+else
+	check load_driver drv_load
+fi
 check_disks trace
 P=${DISK[0]:-}
 check tracefs_instance tracefs_instance
@@ -377,8 +471,15 @@ check read_write_setup_and_complete rw_events "$P"
 check flush_event flush_event "$P"
 check perf_stat_counts perf_counts "$P"
 check bpftrace_counts bpftrace_counts "$P"
-if [[ $DRIVER == cnvme ]]; then expect_log ': resetting controller$' 1; fi
+if [[ $DRIVER == cnvme ]]; then
+	expect_log ': resetting controller$' 2
+	expect_log "inject: qid [0-9]+: completion of command id .* opcode 0x2 hidden" 1
+	expect_log "timed out, aborting" 1
+	expect_log "Abort of command id .*: not aborted" 1
+	expect_log "timed out again after an Abort, resetting controller" 1
+fi
 check reset_admin_commands reset_events "$P"
+[[ $DRIVER != cnvme ]] || check timeout_abort_reset_events timeout_events "$P"
 check unload_driver drv_unload
 check unload_removes_nodes no_nodes_left
 check kernel_log_clean dmesg_clean
