@@ -268,8 +268,9 @@ TRACE_EVENT(cnvme_reset,
 
 /*
  * The reset work's rebuild is over after @tries attempts: @ret is 0 when
- * the last one brought the controller back (restarting its queues comes
- * next), else its errno, and the controller is declared dead.
+ * the last one brought the controller back (it is live and its queues
+ * run: requeued requests may already have been sent again), else its
+ * errno, and the controller is declared dead.
  */
 TRACE_EVENT(cnvme_reset_done,
 	    TP_PROTO(struct cnvme_ctrl *ctrl, int ret, unsigned int tries),
