@@ -315,6 +315,19 @@ ctrl_attr() {
 
 ctrl_state() { local f; f=$(ctrl_attr state) && cat "$f"; }
 
+# qid_of_cpu0 DISK: the I/O queue of DISK that serves CPU 0 (blk-mq hardware
+# context n is qid n+1 when there are no poll queues); status 1 if none.
+qid_of_cpu0() {
+	local d
+	for d in /sys/block/"$1"/mq/*; do
+		if tr -s ', ' '\n' <"$d/cpu_list" | grep -qx 0; then
+			echo $((${d##*/} + 1))
+			return 0
+		fi
+	done
+	return 1
+}
+
 # ctrl_reset: one synchronous controller reset through sysfs.
 ctrl_reset() {
 	local f

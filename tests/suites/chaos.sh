@@ -82,18 +82,6 @@ fired() {
 	[[ ${h#* } == "$2" ]] || fail "$1 fired ${h#* } times, expected $2"
 }
 
-# The I/O queue that serves CPU 0 (blk-mq hardware context n is qid n+1).
-qid_of_cpu0() {
-	local d
-	for d in /sys/block/"$DISK0"/mq/*; do
-		if tr -s ', ' '\n' <"$d/cpu_list" | grep -qx 0; then
-			echo $((${d##*/} + 1))
-			return 0
-		fi
-	done
-	return 1
-}
-
 rw() { taskset -c 0 python3 "$LAB/guest/rw.py" "$@"; }
 
 # rw_expect RESULT OP OFFSET LEN [BYTE]: rw.py's verdict is RESULT
@@ -181,7 +169,7 @@ fired_min() {
 # command first, which proves nothing.)
 lost_irq_io() {
 	local qid
-	qid=$(qid_of_cpu0) || fail "no hardware context serves CPU 0" || return 1
+	qid=$(qid_of_cpu0 "$DISK0") || fail "no hardware context serves CPU 0" || return 1
 	rw_expect ok write $((64 << 20)) 4096 0x3c || return 1
 	# A read: its close, unlike a write's, sends udev no reading.
 	arm lost_irq "$qid 1000"
@@ -207,7 +195,7 @@ lost_irq_admin() {
 # resets the controller, the read is sent again and returns the data.
 hide_io() {
 	local qid
-	qid=$(qid_of_cpu0) || return 1
+	qid=$(qid_of_cpu0 "$DISK0") || return 1
 	rw_expect ok write $((80 << 20)) 4096 0x5a || return 1
 	arm hide_cqe "$qid 0x02 1"
 	rw_expect ok read $((80 << 20)) 4096 0x5a || return 1
@@ -234,7 +222,7 @@ kmsg_time() { dmesg_since | sed 's/^<[0-9]*>//' | grep -E "$1" | head -n 1 |
 
 user_timeout_raised() {
 	local qid ng t0 t1
-	qid=$(qid_of_cpu0) || return 1
+	qid=$(qid_of_cpu0 "$DISK0") || return 1
 	ng=/dev/ng${CTRL#nvme}n1
 	[[ -c $ng ]] || fail "no generic node $ng" || return 1
 	chmod 0666 "$ng"
@@ -263,7 +251,7 @@ status_setup() { rw_expect ok write "$OFF" 4096 0xa5; }
 # and the rule fired FIRED times.
 status_case() {
 	local status=$1 count=$2 op=$3 want=$4 nfired=$5 qid before
-	qid=$(qid_of_cpu0) || return 1
+	qid=$(qid_of_cpu0 "$DISK0") || return 1
 	before=$(hits status)
 	before=${before#* }
 	arm status "$qid $([[ $op == read ]] && echo 0x02 || echo 0x01) $status $count"

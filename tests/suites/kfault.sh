@@ -144,18 +144,6 @@ fake_timeout() {
 
 # --- a media error with DNR --------------------------------------------------------
 
-# The I/O queue that serves CPU 0 (blk-mq hardware context n is qid n+1).
-qid_of_cpu0() {
-	local d
-	for d in /sys/block/"$DISK0"/mq/*; do
-		if tr -s ', ' '\n' <"$d/cpu_list" | grep -qx 0; then
-			echo $((${d##*/} + 1))
-			return 0
-		fi
-	done
-	return 1
-}
-
 cnvme_fired() {
 	local h
 	h=$(awk '$1 == "status" { print $3 }' "$INJ/hits")
@@ -176,7 +164,7 @@ media_dnr() {
 		attr_fired_once "$dir" || rc=1
 		attr_disarm "$dir"
 	else
-		qid=$(qid_of_cpu0) || fail "no hardware context serves CPU 0" || return 1
+		qid=$(qid_of_cpu0 "$DISK0") || fail "no hardware context serves CPU 0" || return 1
 		echo "$qid 0x02 0x4281 1" >"$INJ/status" || fail "cannot arm inject/status" || return 1
 		rw_expect "errno 61 " read "$OFF" 4096 0xa5 || rc=1
 		cnvme_fired 1 || rc=1

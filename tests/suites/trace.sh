@@ -314,24 +314,12 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
-# The I/O queue that serves CPU 0 (blk-mq hardware context n is qid n+1).
-qid_of_cpu0() { # DISK
-	local d
-	for d in /sys/block/"$1"/mq/*; do
-		if tr -s ', ' '\n' <"$d/cpu_list" | grep -qx 0; then
-			echo $((${d##*/} + 1))
-			return 0
-		fi
-	done
-	fail "no hardware queue of $1 serves CPU 0"
-}
-
 # One read of 4 KiB at an eighth of the disk from CPU 0, whose completion
 # the device posts and the driver's injection hides: the timeout handler
 # must abort it, reset on its second timeout, and the read is sent again.
 timeout_events() {
 	local disk=$1 qid inj lb skip
-	qid=$(qid_of_cpu0 "$disk") || return 1
+	qid=$(qid_of_cpu0 "$disk") || fail "no hardware queue of $disk serves CPU 0" || return 1
 	inj=/sys/kernel/debug/cnvme/$(basename "$(first_nvme_pci)")/inject
 	lb=$(<"/sys/block/$disk/queue/logical_block_size")
 	skip=$(($(<"/sys/block/$disk/size") / 8 / 8))
